@@ -1,0 +1,1 @@
+"""Spec files: schema, loading, overrides."""
