@@ -1,0 +1,86 @@
+"""`BrickModel`: the plain `nn.Module` that every spec builds into."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from brickwork.layers.init import penalty_terms, regularization_loss
+from brickwork.layers.recurrent import _Sequence
+
+
+class BrickModel(nn.Module):
+    """Runs its layers in spec order; keeps the spec so the model can be saved and rebuilt.
+
+    A `layers:` model is a chain and runs as one; a graph keeps each node's output until
+    the nodes that read it have run. An `embedding` with `mask_zero` hands the sequence
+    lengths to the recurrent layers after it, so padding does not change their result.
+    """
+
+    def __init__(self, spec: dict, nodes, inputs: dict, outputs: list[str]):
+        super().__init__()
+        self.spec = spec
+        self.input_shapes = {name: list(shape) for name, shape in inputs.items()}
+        self.outputs = outputs
+        self.layers = nn.ModuleDict((node.name, node.module) for node in nodes)
+        self.layer_info = [
+            {"name": n.name, "type": n.kind, "inputs": n.inputs, "output_shape": list(n.out_shape), "macs": n.macs}
+            for n in nodes
+        ]
+        self._plan = [(n.name, n.module, tuple(n.inputs), _role(n.module)) for n in nodes]
+        first = nodes[0].inputs == [list(inputs)[0]]
+        self._chain = len(inputs) == 1 and len(outputs) == 1 and outputs[0] == nodes[-1].name and first and all(
+            len(b.inputs) == 1 and b.inputs[0] == a.name for a, b in zip(nodes, nodes[1:], strict=False))
+        self._penalties = penalty_terms(self)
+
+    @property
+    def input_shape(self) -> list:
+        """The shape of the (first) input, per sample."""
+        return next(iter(self.input_shapes.values()))
+
+    @property
+    def input_dtype(self) -> torch.dtype:
+        """int64 token ids when the model starts with an embedding, else float32."""
+        return torch.long if isinstance(self._plan[0][1], nn.Embedding) else torch.float32
+
+    def forward(self, *xs):
+        if len(xs) == 1 and isinstance(xs[0], dict):
+            xs = tuple(xs[0][name] for name in self.input_shapes)
+        if len(xs) != len(self.input_shapes):
+            raise TypeError(f"this model takes {len(self.input_shapes)} input(s) ({', '.join(self.input_shapes)}), got {len(xs)}")
+        lengths = None
+        if self._chain:
+            x = xs[0]
+            for _, module, _, role in self._plan:
+                if role == "embed":
+                    lengths = (x != module.padding_idx).sum(-1)
+                x = module(x, lengths) if role == "rnn" and lengths is not None else module(x)
+            return x
+        values = dict(zip(self.input_shapes, xs, strict=True))
+        for name, module, inputs, role in self._plan:
+            args = [values[i] for i in inputs]
+            if role == "embed":
+                lengths = (args[0] != module.padding_idx).sum(-1)
+            values[name] = module(args[0], lengths) if role == "rnn" and lengths is not None else module(*args)
+        outs = tuple(values[o] for o in self.outputs)
+        return outs[0] if len(outs) == 1 else outs
+
+    def regularization_loss(self) -> torch.Tensor | None:
+        """Sum of the layers' L1/L2 penalties, or None when no layer declares one."""
+        return regularization_loss(self._penalties)
+
+    def example_input(self, batch: int = 2) -> tuple[torch.Tensor, ...]:
+        """Zeros (or token id 1) of the input shape(s), variable lengths set to 8."""
+        device = next((p.device for p in self.parameters()), torch.device("cpu"))
+        return tuple(
+            torch.full((batch, *[8 if d is None else d for d in shape]), 1 if self.input_dtype == torch.long else 0,
+                       dtype=self.input_dtype, device=device)
+            for shape in self.input_shapes.values())
+
+
+def _role(module: nn.Module) -> str:
+    if isinstance(module, nn.Embedding) and module.padding_idx is not None:
+        return "embed"
+    if isinstance(module, _Sequence):
+        return "rnn"
+    return ""

@@ -1,0 +1,80 @@
+"""Model summary: each layer's output shape, parameters (trainable / frozen) and MACs."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from brickwork.layers.registry import fmt
+
+
+def summary(model: nn.Module) -> dict:
+    """Rows and totals as plain data (the CLI's `--json`). Counts equal `sum(p.numel())`.
+
+    MACs are multiply-accumulates per sample in dense, convolution and recurrent layers.
+    """
+    rows = []
+    for info in model.layer_info:
+        params = list(model.layers[info["name"]].parameters())
+        trainable = sum(p.numel() for p in params if p.requires_grad)
+        frozen = sum(p.numel() for p in params if not p.requires_grad)
+        rows.append({**info, "trainable": trainable, "frozen": frozen, "params": trainable + frozen})
+    params = list(model.parameters())
+    total = sum(p.numel() for p in params)
+    trainable = sum(p.numel() for p in params if p.requires_grad)
+    return {
+        "name": model.spec.get("name"),
+        "inputs": model.input_shapes,
+        "layers": rows,
+        "total_params": total,
+        "trainable_params": trainable,
+        "frozen_params": total - trainable,
+        "total_macs": sum(r["macs"] for r in rows),
+        "param_bytes": sum(p.numel() * p.element_size() for p in params),
+        "buffer_bytes": sum(b.numel() * b.element_size() for b in model.buffers()),
+    }
+
+
+def _size(nbytes: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if nbytes < 1024 or unit == "GB":
+            return f"{nbytes:.0f} {unit}" if unit == "B" else f"{nbytes:.2f} {unit}"
+        nbytes /= 1024
+    return ""
+
+
+def _count(n: int) -> str:
+    if n >= 1e9:
+        return f"{n / 1e9:.2f} G"
+    if n >= 1e6:
+        return f"{n / 1e6:.2f} M"
+    if n >= 1e3:
+        return f"{n / 1e3:.1f} K"
+    return str(n)
+
+
+def print_summary(model: nn.Module, console=None) -> dict:
+    """Print the summary as a rich table; returns the same data as `summary`."""
+    from rich.console import Console
+    from rich.table import Table
+
+    data = summary(model)
+    console = console or Console()
+    title = f"Model: {data['name']}" if data["name"] else "Model"
+    inputs = ", ".join(fmt(v) if k == "input" else f"{k} {fmt(v)}" for k, v in data["inputs"].items())
+    table = Table(title=f"{title}  (input {inputs})", title_justify="left")
+    for col, just in (("Layer", "left"), ("Type", "left"), ("Output shape", "left"), ("Params", "right"),
+                      ("Frozen", "right"), ("MACs", "right")):
+        table.add_column(col, justify=just)
+    graph = any(len(r["inputs"]) > 1 for r in data["layers"]) or len(data["inputs"]) > 1
+    if graph:
+        table.add_column("Inputs")
+    for r in data["layers"]:
+        cells = [r["name"], r["type"], fmt(r["output_shape"]), f"{r['params']:,}", f"{r['frozen']:,}" if r["frozen"] else "",
+                 _count(r["macs"]) if r["macs"] else ""]
+        table.add_row(*cells, *([", ".join(r["inputs"])] if graph else []))
+    console.print(table)
+    console.print(
+        f"Total params: {data['total_params']:,} ({_size(data['param_bytes'])})   "
+        f"Trainable: {data['trainable_params']:,}   Frozen: {data['frozen_params']:,}   "
+        f"MACs/sample: {_count(data['total_macs'])} ({data['total_macs']:,})")
+    return data
