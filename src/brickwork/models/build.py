@@ -47,12 +47,14 @@ def build_model(spec: dict | Any) -> BrickModel:
     nodes, resolve = build_nodes(entries, inputs, graph=parsed.nodes is not None)
     if not nodes:
         raise BrickworkError("model: the model has no layers; list at least one under `layers:` or `nodes:`.")
-    outputs = parsed.outputs or nodes[-1].name
-    outputs = [outputs] if isinstance(outputs, str) else list(outputs)
-    for out in outputs:
-        if out not in resolve:
-            raise BrickworkError(f"model.outputs: no node is named '{out}'{did_you_mean(out, resolve)}.")
-    return BrickModel(parsed.model_dump(exclude_none=True), nodes, inputs, [resolve[o] for o in outputs])
+    outputs = [nodes[-1].name]
+    if parsed.outputs:
+        named = [parsed.outputs] if isinstance(parsed.outputs, str) else parsed.outputs
+        for out in named:
+            if out not in resolve:
+                raise BrickworkError(f"model.outputs: no node is named '{out}'{did_you_mean(out, resolve)}.")
+        outputs = [resolve[o] for o in named]
+    return BrickModel(parsed.model_dump(exclude_none=True), nodes, inputs, outputs)
 
 
 def Sequential(layers: list, input_shape, name: str | None = None) -> BrickModel:  # noqa: N802

@@ -1,0 +1,42 @@
+"""The `brickwork` command: subcommands come from small modules, each with `register`.
+
+User errors (BrickworkError) print as one paragraph with exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from brickwork import __version__
+from brickwork.errors import BrickworkError
+
+COMMAND_MODULES = [
+    "brickwork.cli.model_cmds",
+]
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="brickwork", description="Build, train, tune and ship neural networks from one spec file.")
+    parser.add_argument("--version", action="version", version=f"brickwork {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except BrickworkError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
