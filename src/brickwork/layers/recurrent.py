@@ -83,7 +83,7 @@ def _recurrent(cfg: RecurrentConfig, shape, cls, gates: int):
     module.return_sequences = cfg.return_sequences
     for name, param in module.named_parameters():
         spec = {"weight_ih": cfg.kernel_initializer, "weight_hh": cfg.recurrent_initializer,
-                "bias_ih": cfg.bias_initializer, "bias_hh": cfg.bias_initializer}[name[:9]]
+                "bias_ih": cfg.bias_initializer, "bias_hh": cfg.bias_initializer}[name.split("_l")[0]]
         initialize(param, spec)
     attach_regularizers(module, weight_ih=cfg.kernel_regularizer, weight_hh=cfg.recurrent_regularizer,
                         bias=cfg.bias_regularizer)
