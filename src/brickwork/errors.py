@@ -21,21 +21,43 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 
 def pydantic_message(exc, where: str, fields: Iterable[str] = ()) -> str:
-    """Turn a pydantic ValidationError into one line per problem, prefixed with `where`."""
-    parts = []
+    """Turn a pydantic ValidationError into 'where: problem; problem' with the fields named.
+
+    A mistyped field shows once (as unknown, with the closest valid name), not also as a
+    missing required field; a value that fits none of a field's forms shows the clearest one.
+    """
     fields = list(fields)
+    by_field: dict[str, list[dict]] = {}
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        field = f"{where}.{loc}" if where and loc else (where or loc)
+        names = [str(p) for p in err["loc"] if not _is_union_tag(p)]
+        by_field.setdefault(".".join(names), []).append(err)
+    suggested = set()
+    problems = []
+    for field, errs in by_field.items():
+        err = next((e for e in errs if e["type"] == "literal_error"), errs[0])
         if err["type"] == "extra_forbidden":
-            name = str(err["loc"][-1])
-            hint = did_you_mean(name, fields)
-            valid = f"; valid fields: {', '.join(sorted(fields))}" if fields and not hint else ""
-            parts.append(f"{field}: unknown field '{name}'{hint}{valid}")
-        elif err["type"] == "missing":
-            parts.append(f"{field}: required field is missing")
-        else:
-            got = err.get("input")
-            shown = f" (got {got!r})" if got is not None and not isinstance(got, dict) else ""
-            parts.append(f"{field}: {err['msg']}{shown}")
-    return "; ".join(parts)
+            top = "." not in field
+            close = difflib.get_close_matches(field, fields, n=1, cutoff=0.6) if top else []
+            suggested.update(close)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            valid = f"; valid fields: {', '.join(fields)}" if top and fields and not close else ""
+            problems.append(f"unknown field '{field}'{hint}{valid}")
+    for field, errs in by_field.items():
+        err = next((e for e in errs if e["type"] == "literal_error"), errs[0])
+        if err["type"] == "extra_forbidden":
+            continue
+        if err["type"] == "missing":
+            if field not in suggested:
+                problems.append(f"required field '{field}' is missing")
+            continue
+        msg = err["msg"].removeprefix("Value error, ")
+        got = err.get("input")
+        shown = f" (got {got!r})" if got is not None and not isinstance(got, dict) else ""
+        problems.append(f"field '{field}': {msg}{shown}" if field else f"{msg}{shown}")
+    return f"{where}: {'; '.join(problems)}" if where else "; ".join(problems)
+
+
+def _is_union_tag(part) -> bool:
+    """pydantic names the branch of a union it tried ('int', "literal['same','valid']")."""
+    return isinstance(part, str) and (part in {"int", "float", "str", "bool", "list[int]", "dict[str,any]"}
+                                      or "[" in part or part.startswith(("function-", "literal")))

@@ -155,7 +155,7 @@ def _config(kind, fields: dict, label: str) -> LayerConfig:
     try:
         return kind.config(**fields)
     except ValidationError as e:
-        raise BrickworkError(pydantic_message(e, label, kind.config.model_fields).replace(f"{label}.", f"{label}: field ", 1) + ".") from None
+        raise BrickworkError(pydantic_message(e, label, kind.config.model_fields) + ".") from None
 
 
 class ResidualConfig(LayerConfig):
