@@ -53,10 +53,10 @@ def _padding(padding: Padding, spatial, kernel, stride, dilation):
     if padding == "valid":
         return 0, None, [0] * dims
     if padding == "same":
-        if all(s == 1 for s in stride):
+        if all(s == 1 for s in stride):  # works for variable lengths too
             totals = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]
-            return "same", None, totals
-        totals = _same_padding(spatial, kernel, stride, dilation)
+        else:
+            totals = _same_padding(spatial, kernel, stride, dilation)
         if all(t % 2 == 0 for t in totals):
             return tuple(t // 2 for t in totals), None, totals
         pads = []  # F.pad order: last dim first, (left, right)
