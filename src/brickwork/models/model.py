@@ -65,6 +65,14 @@ class BrickModel(nn.Module):
         outs = tuple(values[o] for o in self.outputs)
         return outs[0] if len(outs) == 1 else outs
 
+    def train(self, mode: bool = True):
+        """As nn.Module.train, but batch-norm layers frozen by fine-tuning keep their statistics."""
+        super().train(mode)
+        for module in self.modules():
+            if getattr(module, "frozen_stats", False):
+                module.eval()
+        return self
+
     def regularization_loss(self) -> torch.Tensor | None:
         """Sum of the layers' L1/L2 penalties, or None when no layer declares one."""
         return regularization_loss(self._penalties)
