@@ -101,3 +101,16 @@ def test_mask_zero_makes_padding_irrelevant():
 def test_stride_two_same_padding_is_asymmetric_like_keras():
     model, out = check([{"type": "conv2d", "filters": 2, "kernel_size": 4, "stride": 2, "padding": "same"}], [1, 7, 7])
     assert list(out.shape) == [3, 2, 4, 4]
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_padding_invariance_in_stacks(kind, bidirectional):
+    torch.manual_seed(0)
+    model = Sequential([{"type": "embedding", "input_dim": 10, "output_dim": 4, "mask_zero": True},
+                        {"type": kind, "units": 3, "return_sequences": True, "bidirectional": bidirectional},
+                        {"type": kind, "units": 5, "num_layers": 2}], input_shape=[None]).eval()
+    batch = torch.tensor([[3, 4, 5, 0, 0, 0], [1, 2, 3, 4, 5, 6], [7, 0, 0, 0, 0, 0]])
+    together = model(batch)
+    alone = torch.cat([model(row[row != 0].unsqueeze(0)) for row in batch])
+    assert torch.allclose(together, alone, atol=1e-5)

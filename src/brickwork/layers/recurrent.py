@@ -28,6 +28,8 @@ class _Sequence:
 
     def forward_with_state(self, x, lengths=None, state=None):
         """Also returns the final recurrent state, so generation can carry it forward."""
+        if lengths is not None and not self.bidirectional:
+            return self._forward_masked(x, lengths, state)
         if lengths is not None:
             packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
             seq, state = super().forward(packed, state)
@@ -39,6 +41,17 @@ class _Sequence:
         h = state[0] if isinstance(state, tuple) else state
         dirs = 2 if self.bidirectional else 1
         return torch.cat(list(h[-dirs:]), dim=-1), state
+
+    def _forward_masked(self, x, lengths, state):
+        """One direction needs no packing: outputs before a sequence's end never see its
+        padding, so read the last real step and zero the rest. Same result as packing, and
+        it exports to ONNX."""
+        seq, state = super().forward(x, state)
+        last = (lengths.clamp(min=1) - 1).view(-1, 1, 1).expand(-1, 1, seq.shape[-1])
+        if not self.return_sequences:
+            return seq.gather(1, last).squeeze(1), state
+        steps = torch.arange(seq.shape[1], device=seq.device)
+        return seq * (steps[None, :] < lengths[:, None]).unsqueeze(-1).to(seq.dtype), state
 
     def extra_repr(self):
         return super().extra_repr() + f", return_sequences={self.return_sequences}"
