@@ -1,0 +1,5 @@
+"""Export to ONNX or TorchScript with a parity check against PyTorch on every export."""
+
+from brickwork.export.exporters import export_model, parity
+
+__all__ = ["export_model", "parity"]

@@ -1,0 +1,133 @@
+"""ONNX and TorchScript export of a model alone (no preprocessing inside the graph).
+
+The batch axis is dynamic, and so is a variable-length sequence axis. The preprocessing
+(scaling, normalization, vocabulary) is written beside the file as JSON, and every export is
+checked: the exported program and PyTorch must agree on random and real inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from brickwork.errors import BrickworkError
+
+TOLERANCE = 1e-4
+
+
+def _inputs(model: nn.Module, batch: int, seed: int) -> tuple[torch.Tensor, ...]:
+    """Random inputs of the model's shape: token ids for embeddings (with some padding), else normal noise."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for shape in model.input_shapes.values():
+        dims = [batch, *[7 if d is None else d for d in shape]]
+        if model.input_dtype == torch.long:
+            vocab = model._plan[0][1].num_embeddings
+            x = torch.randint(1, vocab, dims, generator=g)
+            x[: batch // 2, dims[1] // 2:] = 0 if model._plan[0][1].padding_idx == 0 else x[: batch // 2, dims[1] // 2:]
+        else:
+            x = torch.randn(dims, generator=g)
+        out.append(x)
+    return tuple(out)
+
+
+def _atomic_target(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def _commit(tmp: Path, path: Path) -> None:
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _export_onnx(model: nn.Module, example, path: Path) -> None:
+    names = list(model.input_shapes)
+    axes = {}
+    for name, shape in model.input_shapes.items():
+        axes[name] = {0: "batch", **{i + 1: f"{name}_len{i}" for i, d in enumerate(shape) if d is None}}
+    outputs = [f"output{i}" if len(model.outputs) > 1 else "output" for i in range(len(model.outputs))]
+    for out in outputs:
+        axes[out] = {0: "batch"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, example, str(path), dynamo=False, input_names=names, output_names=outputs,
+                          dynamic_axes=axes, opset_version=17)
+
+
+def _export_torchscript(model: nn.Module, example, path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(model, example, check_trace=False)
+        torch.jit.save(traced, str(path))
+
+
+def _run_exported(path: Path, fmt: str, inputs, names):
+    if fmt == "onnx":
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return session.run(None, {n: x.numpy() for n, x in zip(names, inputs, strict=True)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module = torch.jit.load(str(path), map_location="cpu")
+    with torch.no_grad():
+        out = module(*inputs)
+    return [o.numpy() for o in (out if isinstance(out, tuple) else (out,))]
+
+
+def parity(model: nn.Module, path: str | Path, fmt: str, real_inputs: torch.Tensor | None = None) -> dict:
+    """Largest absolute difference between the exported file and PyTorch, on random inputs
+    (two batch sizes, so the dynamic batch axis is exercised) and on `real_inputs` if given."""
+    names = list(model.input_shapes)
+    cases = {"random_batch_3": _inputs(model, 3, 1), "random_batch_17": _inputs(model, 17, 2)}
+    if real_inputs is not None:
+        cases["real"] = (real_inputs.to(model.input_dtype),)
+    report = {}
+    for case, inputs in cases.items():
+        with torch.no_grad():
+            expected = model(*inputs)
+        expected = [e.numpy() for e in (expected if isinstance(expected, tuple) else (expected,))]
+        got = _run_exported(Path(path), fmt, inputs, names)
+        report[case] = float(max(np.abs(g - e).max() for g, e in zip(got, expected, strict=True)))
+    report["max_abs_error"] = max(report.values())
+    report["ok"] = report["max_abs_error"] <= TOLERANCE
+    return report
+
+
+def export_model(model: nn.Module, path: str | Path, fmt: str = "onnx", preprocessing: dict | None = None,
+                 metadata: dict | None = None, real_inputs: torch.Tensor | None = None) -> dict:
+    """Write the model as ONNX or TorchScript, the preprocessing as `<file>.json` beside it,
+    and return the parity report; a failed parity check removes the file and raises."""
+    if fmt not in ("onnx", "torchscript"):
+        raise BrickworkError(f"export format '{fmt}' is not supported; use onnx or torchscript.")
+    path = Path(path)
+    model = model.eval().cpu()
+    example = _inputs(model, 2, 0)
+    tmp = _atomic_target(path)
+    try:
+        (_export_onnx if fmt == "onnx" else _export_torchscript)(model, example, tmp)
+        report = parity(model, tmp, fmt, real_inputs)
+        if not report["ok"]:
+            raise BrickworkError(f"export parity check failed: {fmt} and PyTorch differ by {report['max_abs_error']:.3g} (> {TOLERANCE}); the file was not written.")
+        _commit(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    side = {"format": fmt, "inputs": {n: {"shape": s, "dtype": str(model.input_dtype).replace("torch.", "")}
+                                      for n, s in model.input_shapes.items()},
+            "preprocessing": preprocessing or {}, "parity": report, **(metadata or {})}
+    meta_path = path.with_name(path.name + ".json")
+    tmp_meta = _atomic_target(meta_path)
+    tmp_meta.write_text(json.dumps(side, indent=2))
+    _commit(tmp_meta, meta_path)
+    return report
