@@ -1,0 +1,183 @@
+"""`brickwork train`, `brickwork eval` and `brickwork predict`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from brickwork.errors import BrickworkError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+
+
+def cmd_train(args) -> int:
+    from brickwork.spec.run import load_run_spec
+    from brickwork.train.runner import spec_from_run, train_from_spec
+
+    if args.resume:
+        spec = spec_from_run(args.resume, args.set)
+    elif args.spec:
+        spec = load_run_spec(args.spec, args.set)
+    else:
+        raise BrickworkError("give a spec file (brickwork train SPEC.yaml) or a run to continue (--resume runs/NAME).")
+    result = train_from_spec(spec, runs_dir=args.runs_dir, name=args.name, resume=args.resume, device=args.device)
+    if result.history.stop_reason == "nan":
+        print(f"training diverged (NaN/Inf loss); the last good checkpoint is in {result.run_dir / 'checkpoints'}")
+        return 1
+    test = {k: v for k, v in result.test_metrics.items() if isinstance(v, float)}
+    if test:
+        print("test: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
+    print(f"run directory: {result.run_dir}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from brickwork.data import load_data
+    from brickwork.models.io import load
+    from brickwork.spec.data import DataSpec
+    from brickwork.train import evaluate
+    from brickwork.train.runner import model_path
+
+    model = load(model_path(args.model))
+    meta = model.metadata
+    if not meta.get("data"):
+        raise BrickworkError(f"'{args.model}' records no data section, so there is no {args.split} split to evaluate on; use brickwork.train.evaluate(model, x, y) from Python.")
+    bundle = load_data(DataSpec(**meta["data"]), seed=meta.get("seed", 0))
+    split = getattr(bundle, args.split)
+    if split is None or len(split.y) == 0:
+        raise BrickworkError(f"the data has no '{args.split}' rows; choose --split train, val or test.")
+    result = evaluate(model, split, batch_size=args.batch_size, device=args.device)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    _print_eval(result, meta.get("class_names"), args.split)
+    return 0
+
+
+def _print_eval(result: dict, class_names, split: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"{split}: " + "  ".join(f"{k} {v:.4f}" for k, v in result.items() if isinstance(v, float)), highlight=False)
+    cm = result.get("confusion_matrix")
+    if cm is None:
+        return
+    names = class_names or [str(i) for i in range(len(cm))]
+    table = Table(title="confusion matrix (rows: true, columns: predicted)", title_justify="left")
+    table.add_column("")
+    for name in names:
+        table.add_column(str(name), justify="right")
+    for name, row in zip(names, cm, strict=False):
+        table.add_row(str(name), *(str(v) for v in row))
+    console.print(table)
+
+
+def read_inputs(paths: list[str], input_shape: list) -> tuple[np.ndarray, list[str]]:
+    """Raw samples (before preprocessing) from image files, .npy arrays or CSV rows, with labels."""
+    rows, labels = [], []
+    for p in map(Path, paths):
+        if not p.is_file():
+            raise BrickworkError(f"input '{p}' does not exist; pass image files (PNG/JPEG), .npy arrays or .csv files.")
+        suffix = p.suffix.lower()
+        if suffix in IMAGE_SUFFIXES:
+            rows.append(_read_image(p, input_shape))
+            labels.append(p.name)
+        elif suffix == ".npy":
+            array = np.load(p, allow_pickle=False)
+            batch = array.reshape(-1, *input_shape) if array.size != np.prod(input_shape) else array.reshape(1, *input_shape)
+            rows.extend(batch)
+            labels.extend([p.name] if len(batch) == 1 else [f"{p.name}[{i}]" for i in range(len(batch))])
+        elif suffix == ".csv":
+            table = np.loadtxt(p, delimiter=",", ndmin=2, dtype=np.float32)
+            rows.extend(table.reshape(len(table), *input_shape))
+            labels.extend(f"{p.name}:{i + 1}" for i in range(len(table)))
+        else:
+            raise BrickworkError(f"input '{p}': cannot read '{suffix}' files; pass PNG/JPEG images, .npy arrays or .csv rows.")
+    return np.stack(rows).astype(np.float32), labels
+
+
+def _read_image(path: Path, input_shape: list) -> np.ndarray:
+    """An image converted to the model's [C, H, W]: grayscale or RGB, resized, values 0-255."""
+    from PIL import Image
+
+    if len(input_shape) != 3 or input_shape[0] not in (1, 3):
+        raise BrickworkError(f"'{path}' is an image but the model takes inputs of shape {input_shape}, not [1 or 3, H, W].")
+    channels, height, width = input_shape
+    image = Image.open(path).convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)
+    array = np.asarray(image, dtype=np.float32)
+    return array[None] if channels == 1 else array.transpose(2, 0, 1)
+
+
+def cmd_predict(args) -> int:
+    from brickwork.data import apply_preprocessing
+    from brickwork.models.io import load
+    from brickwork.train import predict
+    from brickwork.train.optim import output_activation
+    from brickwork.train.runner import model_path
+
+    model = load(model_path(args.model))
+    meta = model.metadata
+    raw, labels = read_inputs(args.inputs, list(model.input_shape))
+    x = apply_preprocessing(torch.from_numpy(raw), meta.get("preprocessing") or {})
+    out = predict(model, x, device=args.device)
+    results = _interpret(out, meta, output_activation(model), args.top_k)
+    if args.json:
+        print(json.dumps([{"input": label, **r} for label, r in zip(labels, results, strict=True)], indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table()
+    table.add_column("input")
+    table.add_column("prediction")
+    for label, r in zip(labels, results, strict=True):
+        shown = ", ".join(f"{p['label']} {p['probability']:.3f}" for p in r["top"]) if "top" in r else ", ".join(f"{v:.4g}" for v in r["values"])
+        table.add_row(label, shown)
+    Console().print(table)
+    return 0
+
+
+def _interpret(out: torch.Tensor, meta: dict, activation: str | None, top_k: int) -> list[dict]:
+    """Top-k labels with probabilities for classifiers, raw values for regression."""
+    task = meta.get("task")
+    names = meta.get("class_names")
+    if task == "regression":
+        return [{"values": row.flatten().tolist()} for row in out]
+    if out.dim() == 1 or out.shape[-1] == 1:
+        p = out.reshape(-1) if activation == "sigmoid" else torch.sigmoid(out.reshape(-1))
+        probs = torch.stack([1 - p, p], -1)
+    else:
+        probs = out if activation == "softmax" else out.exp() if activation == "log_softmax" else out.softmax(-1)
+    k = min(top_k, probs.shape[-1])
+    values, indices = probs.topk(k, -1)
+    label = (lambda i: names[i]) if names else str
+    return [{"top": [{"label": label(int(i)), "probability": float(v)} for v, i in zip(vs, ix, strict=True)]} for vs, ix in zip(values, indices, strict=True)]
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train the model of a spec file; writes runs/NAME")
+    p.add_argument("spec", nargs="?", help="spec file (.yaml/.json) with model:, data:, train:")
+    p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override a field, e.g. --set train.lr=0.01 (repeatable)")
+    p.add_argument("--name", help="run name (default: the spec's name, else run-DATE)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue runs/NAME from its last checkpoint")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="force a device (default: the spec's, auto)")
+    p.add_argument("--runs-dir", default="runs", help="where run directories go (default: runs)")
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("eval", help="metrics and confusion matrix of a trained model on a data split")
+    p.add_argument("model", help="a model .safetensors file or a run directory")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.set_defaults(func=cmd_eval)
+    p = sub.add_parser("predict", help="predict for image files, .npy arrays or CSV rows")
+    p.add_argument("model", help="a model .safetensors file or a run directory")
+    p.add_argument("inputs", nargs="+", help="PNG/JPEG images, .npy arrays or .csv files (one sample per row)")
+    p.add_argument("--top-k", type=int, default=3, help="labels to show per input (classifiers)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--json", action="store_true", help="print predictions as JSON")
+    p.set_defaults(func=cmd_predict)

@@ -1,0 +1,304 @@
+"""Callbacks with Keras's names and arguments, on one small "monitor a metric" base class.
+
+Write your own by subclassing `Callback` and overriding any hook:
+
+    class PrintLR(Callback):
+        def on_epoch_end(self, epoch, logs):
+            print(epoch, self.trainer.optimizer.param_groups[0]["lr"])
+
+    fit(model, x, y, callbacks=[PrintLR()])
+
+`self.trainer` (set before `on_train_begin`) holds `model`, `optimizer`, `history`, `epoch`,
+`global_step`, `run_dir` and `stop_training` (set it to True to stop after this epoch).
+`on_batch_end`'s `logs["loss"]` is a 0-d tensor on the device: calling `.item()` on it every
+batch synchronizes the device, so read it only as often as you need. A callback that keeps
+state across a resume returns it from `state_dict()` (JSON values and tensors).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import inspect
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from brickwork.errors import BrickworkError, did_you_mean
+
+MAX_MODE = ("acc", "accuracy", "f1", "precision", "recall", "r2", "auc")
+
+
+class Callback:
+    """Base class: every hook does nothing; `trainer` is set by `fit`."""
+
+    trainer = None
+
+    def on_train_begin(self, logs: dict) -> None: ...
+    def on_train_end(self, logs: dict) -> None: ...
+    def on_epoch_begin(self, epoch: int, logs: dict) -> None: ...
+    def on_epoch_end(self, epoch: int, logs: dict) -> None: ...
+    def on_batch_begin(self, batch: int, logs: dict) -> None: ...
+    def on_batch_end(self, batch: int, logs: dict) -> None: ...
+
+    def state_dict(self) -> dict:
+        """What this callback must remember across a resume (JSON values and tensors)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        for key, value in state.items():
+            setattr(self, key, value)
+
+
+class MonitorCallback(Callback):
+    """Follows one metric in the epoch logs and says when it improved (Keras MonitorCallback).
+
+    `mode='auto'` maximizes accuracy-like metrics (accuracy, f1, precision, recall, r2) and
+    minimizes everything else; an improvement must beat the best by more than `min_delta`.
+    """
+
+    def __init__(self, monitor: str = "val_loss", mode: str = "auto", min_delta: float = 0.0):
+        if mode not in ("auto", "min", "max"):
+            raise BrickworkError(f"{type(self).__name__}: mode must be 'auto', 'min' or 'max', not '{mode}'.")
+        self.monitor = monitor
+        self.mode = mode if mode != "auto" else ("max" if monitor.removeprefix("val_").endswith(MAX_MODE) else "min")
+        self.min_delta = abs(min_delta)
+        self.best = -math.inf if self.mode == "max" else math.inf
+        self.best_epoch = -1
+
+    def current(self, logs: dict) -> float:
+        """The monitored value, or an error naming the keys that do exist."""
+        if self.monitor not in logs:
+            hint = " (validation metrics need validation data)" if self.monitor.startswith("val_") else ""
+            raise BrickworkError(f"{type(self).__name__} monitors '{self.monitor}', which is not among the epoch's metrics {sorted(logs)}{did_you_mean(self.monitor, logs)}{hint}; set monitor: to one of them.")
+        return float(logs[self.monitor])
+
+    def improved(self, value: float) -> bool:
+        if self.mode == "max":
+            return value > self.best + self.min_delta
+        return value < self.best - self.min_delta
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "best_epoch": self.best_epoch}
+
+
+class EarlyStopping(MonitorCallback):
+    """Stop when `monitor` has not improved for `patience` epochs.
+
+    Unlike Keras, `restore_best_weights` defaults to True and the best weights are restored
+    at the end of training whether or not the stop fired (keras#12511): the model you get is
+    the best one seen, never just the last.
+    """
+
+    def __init__(self, monitor: str = "val_loss", mode: str = "auto", patience: int = 0,
+                 min_delta: float = 0.0, restore_best_weights: bool = True, baseline: float | None = None,
+                 start_from_epoch: int = 0, verbose: int = 1):
+        super().__init__(monitor, mode, min_delta)
+        self.patience, self.restore_best_weights, self.start_from_epoch = patience, restore_best_weights, start_from_epoch
+        self.verbose = verbose
+        if baseline is not None:
+            self.best = baseline
+        self.wait = 0
+        self.stopped_epoch = -1
+        self.best_weights: dict[str, torch.Tensor] | None = None
+
+    def on_epoch_end(self, epoch, logs):
+        value = self.current(logs)
+        if self.improved(value):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = {k: v.detach().clone() for k, v in self.trainer.model.state_dict().items()}
+            return
+        self.wait += 1
+        if self.wait >= self.patience and epoch >= self.start_from_epoch:
+            self.stopped_epoch = epoch
+            self.trainer.stop_training = True
+            self.trainer.say(f"EarlyStopping: '{self.monitor}' has not improved for {self.wait} epochs; stopping after epoch {epoch + 1}.")
+
+    def on_train_end(self, logs):
+        last = len(self.trainer.history.epoch) - 1
+        if self.best_weights is not None and self.best_epoch != last:
+            self.trainer.model.load_state_dict(self.best_weights)
+            self.trainer.say(f"EarlyStopping: restored the weights of epoch {self.best_epoch + 1} ({self.monitor}={self.best:.4g}).")
+
+    def state_dict(self):
+        state = {**super().state_dict(), "wait": self.wait, "stopped_epoch": self.stopped_epoch}
+        if self.best_weights is not None:
+            state["best_weights"] = self.best_weights
+        return state
+
+
+class ModelCheckpoint(MonitorCallback):
+    """Save a resumable checkpoint each epoch, or only when `monitor` improves.
+
+    `filepath` may hold `{epoch}` and metric names, e.g. `ckpt-{epoch:02d}-{val_loss:.3f}.safetensors`.
+    """
+
+    def __init__(self, filepath: str, monitor: str = "val_loss", mode: str = "auto",
+                 save_best_only: bool = False, min_delta: float = 0.0, verbose: int = 0):
+        super().__init__(monitor, mode, min_delta)
+        self.filepath, self.save_best_only, self.verbose = str(filepath), save_best_only, verbose
+
+    def on_epoch_end(self, epoch, logs):
+        if self.save_best_only:
+            value = self.current(logs)
+            if not self.improved(value):
+                return
+            self.best, self.best_epoch = value, epoch
+        path = self.filepath.format(epoch=epoch + 1, **logs)
+        self.trainer.save_checkpoint(path)
+        if self.verbose:
+            self.trainer.say(f"ModelCheckpoint: saved {path}")
+
+
+class ReduceLROnPlateau(MonitorCallback):
+    """Multiply the learning rate by `factor` when `monitor` stalls for `patience` epochs.
+
+    It scales the base lr of each parameter group, so it also works under a warmup/cosine
+    schedule.
+    """
+
+    def __init__(self, monitor: str = "val_loss", mode: str = "auto", factor: float = 0.1, patience: int = 10,
+                 min_delta: float = 1e-4, cooldown: int = 0, min_lr: float = 0.0, verbose: int = 1):
+        if not 0 < factor < 1:
+            raise BrickworkError(f"ReduceLROnPlateau does not support a factor outside (0, 1). Received factor={factor}.")
+        super().__init__(monitor, mode, min_delta)
+        self.factor, self.patience, self.cooldown, self.min_lr, self.verbose = factor, patience, cooldown, min_lr, verbose
+        self.wait = 0
+        self.cooldown_counter = 0
+
+    def on_epoch_end(self, epoch, logs):
+        value = self.current(logs)
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self.improved(value):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            return
+        if self.cooldown_counter > 0:
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            for group in self.trainer.optimizer.param_groups:
+                new = max(group["lr"] * self.factor, self.min_lr)
+                group["initial_lr"] *= new / group["lr"]
+                group["lr"] = new
+            self.cooldown_counter, self.wait = self.cooldown, 0
+            if self.verbose:
+                self.trainer.say(f"ReduceLROnPlateau: '{self.monitor}' stalled; learning rate now {self.trainer.optimizer.param_groups[0]['lr']:.3g}.")
+
+    def state_dict(self):
+        return {**super().state_dict(), "wait": self.wait, "cooldown_counter": self.cooldown_counter}
+
+
+class LearningRateScheduler(Callback):
+    """Set the lr at each epoch start to `schedule(epoch, lr)` (a callable or 'module:function')."""
+
+    def __init__(self, schedule: Callable[[int, float], float] | str, verbose: int = 0):
+        self.schedule = _import(schedule) if isinstance(schedule, str) else schedule
+        self.verbose = verbose
+
+    def on_epoch_begin(self, epoch, logs):
+        groups = self.trainer.optimizer.param_groups
+        lr = float(self.schedule(epoch, groups[0]["lr"]))
+        for group in groups:
+            group["lr"] = group["initial_lr"] = lr
+        if self.verbose:
+            self.trainer.say(f"LearningRateScheduler: epoch {epoch + 1} lr {lr:.3g}")
+
+
+class CSVLogger(Callback):
+    """Write one row per epoch to `filename` (rewritten from the history, so a resume stays consistent)."""
+
+    def __init__(self, filename: str = "metrics.csv", separator: str = ","):
+        self.filename, self.separator = str(filename), separator
+
+    def on_epoch_end(self, epoch, logs):
+        history = self.trainer.history.history
+        keys = list(history)
+        Path(self.filename).parent.mkdir(parents=True, exist_ok=True)
+        with open(self.filename, "w", newline="") as f:
+            writer = csv.writer(f, delimiter=self.separator)
+            writer.writerow(["epoch", *keys])
+            for i, e in enumerate(self.trainer.history.epoch):
+                writer.writerow([e + 1, *(history[k][i] if i < len(history[k]) else "" for k in keys)])
+
+
+class TerminateOnNaN(Callback):
+    """Stop as soon as the loss is NaN or infinite, keeping the last good checkpoint.
+
+    The loss is read every `check_every` batches (a device sync) and at each epoch end; the
+    epoch in which it diverged writes no checkpoint.
+    """
+
+    def __init__(self, check_every: int = 50):
+        self.check_every = max(1, int(check_every))
+
+    def on_batch_end(self, batch, logs):
+        if batch % self.check_every == 0 and not torch.isfinite(logs["loss"]):
+            self._stop(f"batch {batch + 1}")
+
+    def on_epoch_end(self, epoch, logs):
+        if not math.isfinite(logs.get("loss", 0.0)):
+            self._stop(f"epoch {epoch + 1}")
+
+    def _stop(self, where: str) -> None:
+        if self.trainer.diverged:
+            return
+        self.trainer.stop_training = self.trainer.diverged = True
+        self.trainer.say(f"TerminateOnNaN: the loss became NaN or infinite in {where}; training stopped and the last "
+                         "good checkpoint was kept. Lower the learning rate, add clip_grad_norm, or check the data for NaNs.")
+
+
+def _import(path: str):
+    """'package.module:attr' -> the object."""
+    module, _, attr = path.partition(":")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError, ValueError) as e:
+        raise BrickworkError(f"cannot import '{path}' ({e}); write it as 'package.module:name'.") from None
+
+
+def callback_registry() -> dict[str, type[Callback]]:
+    from brickwork.train.tensorboard import TensorBoard
+
+    classes = [EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, LearningRateScheduler, CSVLogger, TerminateOnNaN, TensorBoard]
+    return {_key(c.__name__): c for c in classes}
+
+
+def _key(name: str) -> str:
+    return name.replace("_", "").lower()
+
+
+def build_callback(entry: dict, run_dir: Path | None) -> Callback:
+    """One callback from a spec mapping `{type: early_stopping, patience: 3}`.
+
+    `type` is a snake_case or Keras CamelCase name, or 'package.module:Class' for your own.
+    Relative file paths of CSVLogger, ModelCheckpoint and TensorBoard go in the run directory.
+    """
+    entry = dict(entry)
+    name = str(entry.pop("type"))
+    registry = callback_registry()
+    snake = {"".join("_" + ch.lower() if ch.isupper() else ch for ch in c.__name__).lstrip("_"): c for c in registry.values()}
+    if ":" in name:
+        cls = _import(name)
+    elif _key(name) in registry:
+        cls = registry[_key(name)]
+    else:
+        raise BrickworkError(f"train.callbacks: unknown callback '{name}'{did_you_mean(name, snake)}; choose one of {', '.join(snake)}, or give 'package.module:Class'.")
+    params = inspect.signature(cls.__init__).parameters
+    for key in entry:
+        if key not in params or key == "self":
+            valid = [p for p in params if p != "self"]
+            raise BrickworkError(f"train.callbacks: {cls.__name__} has no argument '{key}'{did_you_mean(key, valid)}; its arguments: {', '.join(valid)}.")
+    for key in ("filename", "filepath", "log_dir"):
+        if key in params and key not in entry and params[key].default is not inspect.Parameter.empty:
+            entry[key] = params[key].default
+        if key in entry and run_dir is not None and not Path(entry[key]).is_absolute():
+            entry[key] = str(run_dir / entry[key])
+    try:
+        return cls(**entry)
+    except TypeError as e:
+        raise BrickworkError(f"train.callbacks: {cls.__name__}: {e}.") from None

@@ -1,0 +1,140 @@
+"""Optimizers, learning-rate schedules and losses, built from the `train:` section.
+
+Schedules are plain functions `step -> multiplier of the base lr`, applied once per batch:
+the whole schedule state is the global step, so resuming is exact with nothing to pickle.
+`reduce_on_plateau` follows a metric instead and is the `ReduceLROnPlateau` callback.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from brickwork.errors import BrickworkError
+from brickwork.spec.train import LossSpec, OptimizerSpec, ScheduleSpec
+
+OPTIMIZERS = {
+    "sgd": torch.optim.SGD,
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "rmsprop": torch.optim.RMSprop,
+    "adagrad": torch.optim.Adagrad,
+}
+
+
+def make_optimizer(model: nn.Module, spec: OptimizerSpec, lr: float) -> torch.optim.Optimizer:
+    """The optimizer over the model's trainable parameters (frozen ones are left out)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise BrickworkError("the model has no trainable parameters (all are frozen); unfreeze some layers or set `trainable: true`.")
+    options = spec.options
+    if "betas" in options:
+        options["betas"] = tuple(options["betas"])
+    try:
+        optimizer = OPTIMIZERS[spec.type](params, lr=lr, **options)
+    except (TypeError, ValueError) as e:
+        raise BrickworkError(f"train.optimizer: {spec.type} rejected its settings {options}: {e}.") from None
+    for group in optimizer.param_groups:
+        group.setdefault("initial_lr", group["lr"])
+    return optimizer
+
+
+def lr_multiplier(spec: ScheduleSpec | None, steps_per_epoch: int, epochs: int, lr: float) -> Callable[[int], float] | None:
+    """`step -> factor` for the base lr, or None when the lr stays put (no schedule, plateau)."""
+    if spec is None or spec.type == "reduce_on_plateau":
+        return None
+    o = spec.options
+    total = max(1, steps_per_epoch * epochs)
+    warmup = round(spec.warmup_epochs * steps_per_epoch)
+    epoch_of = lambda step: step // max(1, steps_per_epoch)  # noqa: E731
+    if spec.type == "step":
+        main = lambda s: o.get("gamma", 0.1) ** (epoch_of(s) // o.get("step_size", 10))  # noqa: E731
+    elif spec.type == "multistep":
+        milestones = sorted(o.get("milestones", []))
+        main = lambda s: o.get("gamma", 0.1) ** sum(epoch_of(s) >= m for m in milestones)  # noqa: E731
+    elif spec.type == "exponential":
+        main = lambda s: o.get("gamma", 0.95) ** epoch_of(s)  # noqa: E731
+    elif spec.type == "cosine":
+        floor = o.get("min_lr", 0.0) / lr
+
+        def main(s):
+            t = min(1.0, (s - warmup) / max(1, total - warmup))
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t))
+    else:  # one_cycle: cosine up from max_lr/div_factor to max_lr, then down to max_lr/(div*final_div)
+        peak = o.get("max_lr", lr) / lr
+        start = peak / o.get("div_factor", 25.0)
+        end = start / o.get("final_div_factor", 1e4)
+        rise = max(1, round(o.get("pct_start", 0.3) * total))
+
+        def main(s):
+            if s < rise:
+                return start + (peak - start) * 0.5 * (1 - math.cos(math.pi * s / rise))
+            t = min(1.0, (s - rise) / max(1, total - rise))
+            return end + (peak - end) * 0.5 * (1 + math.cos(math.pi * t))
+    if warmup <= 0:
+        return main
+    return lambda s: main(s) * (s + 1) / warmup if s < warmup else main(s)
+
+
+def output_activation(model: nn.Module) -> str | None:
+    """'softmax', 'log_softmax' or 'sigmoid' when the model's last module is one, else None."""
+    last = None
+    for module in model.modules():
+        if not list(module.children()):
+            last = module
+    kinds = {nn.Softmax: "softmax", nn.LogSoftmax: "log_softmax", nn.Sigmoid: "sigmoid"}
+    return next((name for cls, name in kinds.items() if isinstance(last, cls)), None)
+
+
+def make_loss(spec: LossSpec, activation: str | None, device: torch.device) -> tuple[Callable, bool]:
+    """`(loss_fn(out, y) -> scalar, from_logits)`.
+
+    `cross_entropy` and `bce` read the model's output: a softmax/sigmoid output is taken as
+    probabilities (Keras's from_logits=False), anything else as logits; `from_logits` forces
+    it. Language-model outputs [N, T, V] with targets [N, T] are flattened to tokens.
+    """
+    o = spec.options
+    weight = torch.tensor(o["class_weights"], dtype=torch.float32, device=device) if o.get("class_weights") else None
+    kind = spec.type
+    if kind == "cross_entropy":
+        from_logits = o.get("from_logits", activation not in ("softmax", "log_softmax"))
+        smoothing = o.get("label_smoothing", 0.0)
+        if from_logits:
+            return _tokens(lambda out, y: F.cross_entropy(out, y, weight=weight, label_smoothing=smoothing)), True
+        take_log = activation != "log_softmax"
+        if smoothing:
+            raise BrickworkError("train.loss: label_smoothing needs logits, but the model ends in a softmax; remove the final softmax (cross_entropy applies it) or drop label_smoothing.")
+        return _tokens(lambda out, y: F.nll_loss(torch.log(out.clamp_min(1e-7)) if take_log else out, y, weight=weight)), False
+    if kind == "nll":
+        return _tokens(lambda out, y: F.nll_loss(out, y, weight=weight)), False
+    if kind in ("bce", "bce_with_logits"):
+        from_logits = kind == "bce_with_logits" or o.get("from_logits", activation != "sigmoid")
+        pos = torch.tensor(o["pos_weight"], dtype=torch.float32, device=device) if o.get("pos_weight") is not None else None
+        if from_logits:
+            return lambda out, y: F.binary_cross_entropy_with_logits(out, _like(y, out), pos_weight=pos), True
+        return lambda out, y: F.binary_cross_entropy(out.float().clamp(1e-7, 1 - 1e-7), _like(y, out).float()), False
+    plain = {"mse": F.mse_loss, "l1": F.l1_loss}
+    if kind in plain:
+        return lambda out, y: plain[kind](out, _like(y, out)), True
+    delta = o.get("delta", 1.0)
+    return lambda out, y: F.huber_loss(out, _like(y, out), delta=delta), True
+
+
+def _tokens(loss: Callable) -> Callable:
+    """Classification loss that also takes sequence outputs [N, T, C] with targets [N, T]."""
+    def fn(out, y):
+        if out.dim() > 2 and y.dim() == out.dim() - 1:
+            return loss(out.reshape(-1, out.shape[-1]), y.reshape(-1))
+        return loss(out, y)
+    return fn
+
+
+def _like(y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """Targets [N] against outputs [N, 1] are reshaped; targets take the output's dtype."""
+    if y.shape != out.shape and y.numel() == out.numel():
+        y = y.reshape(out.shape)
+    return y.to(out.dtype)

@@ -1,0 +1,68 @@
+"""Live progress: a rich bar per epoch (verbose=1), one line per epoch (2) or silence (0).
+
+The bar refreshes at most twice a second; only then does it read the running loss and
+metrics from the device, so display costs no per-step synchronization.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from brickwork.train.callbacks import Callback
+
+REFRESH_S = 0.5
+
+
+def format_logs(logs: dict, skip: tuple = ("lr",)) -> str:
+    return "  ".join(f"{k} {v:.4g}" for k, v in logs.items() if k not in skip)
+
+
+class ProgressBar(Callback):
+    """Keras-style progress: `verbose` 1 draws a bar, 2 prints a line per epoch."""
+
+    def __init__(self, verbose: int = 1, console: Console | None = None):
+        self.verbose = verbose
+        self.console = console or Console()
+        self.progress = None
+
+    def on_epoch_begin(self, epoch, logs):
+        self.start = self.last = time.perf_counter()
+        if self.verbose != 1:
+            return
+        self.progress = Progress(
+            TextColumn(f"epoch {epoch + 1}/{self.trainer.epochs}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"), TextColumn("{task.fields[speed]}"),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, auto_refresh=False)
+        self.progress.start()
+        self.task = self.progress.add_task("train", total=self.trainer.steps_per_epoch, stats="", speed="")
+
+    def on_batch_end(self, batch, logs):
+        if self.progress is None:
+            return
+        now = time.perf_counter()
+        if now - self.last >= REFRESH_S:
+            self.last = now
+            self._update(batch + 1, self.trainer.train_metrics.compute(), now)
+
+    def _update(self, done: int, logs: dict, now: float) -> None:
+        rate = self.trainer.train_metrics.count / max(now - self.start, 1e-9)
+        self.progress.update(self.task, completed=done, stats=format_logs(logs), speed=f"{rate:,.0f} samples/s", refresh=True)
+
+    def on_epoch_end(self, epoch, logs):
+        now = time.perf_counter()
+        if self.progress is not None:
+            self._update(self.trainer.batches_seen, logs, now)
+            self.progress.stop()
+            self.progress = None
+        elif self.verbose == 2:
+            self.console.print(f"epoch {epoch + 1}/{self.trainer.epochs}  {format_logs(logs)}  ({now - self.start:.1f}s)", highlight=False)

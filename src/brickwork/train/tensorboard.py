@@ -1,0 +1,72 @@
+"""The TensorBoard callback: scalars, histograms, the model graph and sample inputs.
+
+Written with torch's own `SummaryWriter`, so the files are ordinary TensorBoard event files:
+`tensorboard --logdir runs/NAME/tensorboard`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from brickwork.train.callbacks import Callback
+
+
+class TensorBoard(Callback):
+    """Per epoch: train/val loss and metrics, the learning rate, weight and gradient histograms.
+
+    At the end of the first epoch it also adds the model graph (skipped with a note when the
+    model cannot be traced) and, for image inputs, a grid of sample inputs. On a resume, events
+    after the resumed epoch are dropped so curves do not double back.
+    """
+
+    def __init__(self, log_dir: str = "tensorboard", histogram_freq: int = 1, write_graph: bool = True,
+                 write_images: bool = True, max_images: int = 16):
+        self.log_dir, self.histogram_freq = str(log_dir), histogram_freq
+        self.write_graph, self.write_images, self.max_images = write_graph, write_images, max_images
+        self.writer = None
+        self.extras_done = False
+
+    def on_train_begin(self, logs):
+        from torch.utils.tensorboard import SummaryWriter
+
+        start = self.trainer.initial_epoch
+        self.writer = SummaryWriter(self.log_dir, purge_step=start + 1 if start else None)
+
+    def on_epoch_end(self, epoch, logs):
+        step = epoch + 1
+        for key, value in logs.items():
+            tag = "lr" if key == "lr" else (f"{key[4:]}/val" if key.startswith("val_") else f"{key}/train")
+            self.writer.add_scalar(tag, value, step)
+        if self.histogram_freq and step % self.histogram_freq == 0:
+            for name, param in self.trainer.model.named_parameters():
+                self.writer.add_histogram(f"weights/{name}", param.detach().float().cpu(), step)
+                if param.grad is not None:
+                    self.writer.add_histogram(f"gradients/{name}", param.grad.detach().float().cpu(), step)
+        if not self.extras_done and self.trainer.example_batch is not None:
+            self.extras_done = True
+            self._graph_and_images(self.trainer.example_batch)
+        self.writer.flush()
+
+    def _graph_and_images(self, x: torch.Tensor) -> None:
+        model = self.trainer.model
+        if self.write_graph:
+            was_training = model.training
+            model.eval()
+            try:  # tracing runs the model: keep the RNG untouched so resumed runs stay exact
+                with torch.random.fork_rng(devices=[]), torch.no_grad():
+                    self.writer.add_graph(model, x[:2])
+            except Exception as e:  # noqa: BLE001 - any tracing failure only costs the graph
+                self.trainer.say(f"TensorBoard: the model graph was not written (tracing failed: {type(e).__name__}: {str(e)[:200]}).")
+            finally:
+                model.train(was_training)
+        if self.write_images and x.dim() == 4 and x.shape[1] in (1, 3) and x.is_floating_point():
+            images = x[: self.max_images].detach().float().cpu()
+            low, high = images.amin(), images.amax()
+            self.writer.add_images("inputs/samples", (images - low) / (high - low).clamp_min(1e-8), 0)
+
+    def on_train_end(self, logs):
+        if self.writer is not None:
+            self.writer.close()
+
+    def state_dict(self):
+        return {"extras_done": self.extras_done}
