@@ -62,7 +62,7 @@ def lr_multiplier(spec: ScheduleSpec | None, steps_per_epoch: int, epochs: int, 
         floor = o.get("min_lr", 0.0) / lr
 
         def main(s):
-            t = min(1.0, (s - warmup) / max(1, total - warmup))
+            t = min(1.0, max(0.0, (s - warmup) / max(1, total - 1 - warmup)))
             return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t))
     else:  # one_cycle: cosine up from max_lr/div_factor to max_lr, then down to max_lr/(div*final_div)
         peak = o.get("max_lr", lr) / lr
@@ -73,7 +73,7 @@ def lr_multiplier(spec: ScheduleSpec | None, steps_per_epoch: int, epochs: int, 
         def main(s):
             if s < rise:
                 return start + (peak - start) * 0.5 * (1 - math.cos(math.pi * s / rise))
-            t = min(1.0, (s - rise) / max(1, total - rise))
+            t = min(1.0, (s - rise) / max(1, total - 1 - rise))
             return end + (peak - end) * 0.5 * (1 + math.cos(math.pi * t))
     if warmup <= 0:
         return main

@@ -6,6 +6,8 @@ Written with torch's own `SummaryWriter`, so the files are ordinary TensorBoard 
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from brickwork.train.callbacks import Callback
@@ -39,13 +41,20 @@ class TensorBoard(Callback):
             self.writer.add_scalar(tag, value, step)
         if self.histogram_freq and step % self.histogram_freq == 0:
             for name, param in self.trainer.model.named_parameters():
-                self.writer.add_histogram(f"weights/{name}", param.detach().float().cpu(), step)
+                self._histogram(f"weights/{name}", param, step)
                 if param.grad is not None:
-                    self.writer.add_histogram(f"gradients/{name}", param.grad.detach().float().cpu(), step)
+                    self._histogram(f"gradients/{name}", param.grad, step)
         if not self.extras_done and self.trainer.example_batch is not None:
             self.extras_done = True
             self._graph_and_images(self.trainer.example_batch)
         self.writer.flush()
+
+    def _histogram(self, tag: str, values: torch.Tensor, step: int) -> None:
+        """Finite values only: a diverged run still gets its histograms, without the NaNs."""
+        values = values.detach().float().cpu().flatten()
+        values = values[torch.isfinite(values)]
+        if values.numel():
+            self.writer.add_histogram(tag, values, step)
 
     def _graph_and_images(self, x: torch.Tensor) -> None:
         model = self.trainer.model
@@ -53,7 +62,8 @@ class TensorBoard(Callback):
             was_training = model.training
             model.eval()
             try:  # tracing runs the model: keep the RNG untouched so resumed runs stay exact
-                with torch.random.fork_rng(devices=[]), torch.no_grad():
+                with torch.random.fork_rng(devices=[]), torch.no_grad(), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # torch.jit.trace's deprecation notice
                     self.writer.add_graph(model, x[:2])
             except Exception as e:  # noqa: BLE001 - any tracing failure only costs the graph
                 self.trainer.say(f"TensorBoard: the model graph was not written (tracing failed: {type(e).__name__}: {str(e)[:200]}).")

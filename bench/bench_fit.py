@@ -1,0 +1,133 @@
+"""How much does `brickwork.train.fit` cost over a hand-written PyTorch loop?
+
+    flock /tmp/brickwork-cpu.lock python bench/bench_fit.py            # full run
+    flock /tmp/brickwork-cpu.lock python bench/bench_fit.py --quick    # smoke run
+
+One epoch of each network, over the same in-memory tensors, in the same process, three
+ways: `fit` (progress bar and accuracy on), a minimal hand loop (randperm, index, zero_grad,
+forward, cross_entropy, backward, step), and the tutorial `DataLoader(TensorDataset)` loop.
+Rounds are interleaved and each run starts from the same initial weights; the verdict is the
+median of the per-round ratios fit/hand, which must be <= 1.03.
+
+Networks: MLP 784-512-10 on all 60,000 training images, and MNIST CNN A (conv 5x5/32, pool,
+conv 5x5/64, pool, dropout, dense 1000, dense 10) on the first 10,000 by default, because a
+full CNN A epoch takes minutes on a 2-core CPU (--cnn-samples 60000 for all of them). Real
+MNIST is read from ../shared/data/mnist when present, else random images stand in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import gzip
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from brickwork.models import build_model
+from brickwork.train import fit
+
+MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+CNN_A = {"input_shape": [1, 28, 28], "layers": [
+    {"type": "conv2d", "filters": 32, "kernel_size": 5, "padding": 2, "activation": "relu"}, {"type": "maxpool2d", "pool_size": 2},
+    {"type": "conv2d", "filters": 64, "kernel_size": 5, "padding": 2, "activation": "relu"}, {"type": "maxpool2d", "pool_size": 2},
+    {"type": "dropout", "rate": 0.5}, "flatten", {"type": "dense", "units": 1000}, {"type": "dense", "units": 10}]}
+MLP = {"input_shape": [1, 28, 28], "layers": ["flatten", {"type": "dense", "units": 512, "activation": "relu"}, {"type": "dense", "units": 10}]}
+
+
+def load_mnist(n: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """The first n training images scaled to [0, 1] (random ones when MNIST is not here)."""
+    if (MNIST / "train-images-idx3-ubyte.gz").is_file():
+        images = np.frombuffer(gzip.open(MNIST / "train-images-idx3-ubyte.gz").read(), np.uint8, offset=16)
+        labels = np.frombuffer(gzip.open(MNIST / "train-labels-idx1-ubyte.gz").read(), np.uint8, offset=8)
+        x = torch.from_numpy(images.reshape(-1, 1, 28, 28)[:n].astype(np.float32) / 255)
+        return x, torch.from_numpy(labels[:n].astype(np.int64)), "real MNIST"
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g), "random images"
+
+
+def hand_epoch(model, x, y, batch_size: int) -> None:
+    """The minimal loop: what you would write by hand over in-memory tensors."""
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    for i in range(0, len(x), batch_size):
+        idx = perm[i : i + batch_size]
+        xb, yb = x[idx], y[idx]
+        opt.zero_grad()
+        loss = F.cross_entropy(model(xb), yb)
+        loss.backward()
+        opt.step()
+
+
+def dataloader_epoch(model, x, y, batch_size: int) -> None:
+    """The tutorial loop: DataLoader(TensorDataset(x, y), shuffle=True)."""
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    for xb, yb in DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(xb), yb)
+        loss.backward()
+        opt.step()
+
+
+def fit_epoch(model, x, y, batch_size: int) -> None:
+    fit(model, x, y, epochs=1, batch_size=batch_size, optimizer="adam", lr=1e-3, loss="cross_entropy",
+        metrics=["accuracy"], verbose=1)
+
+
+def timed(fn, model, initial, x, y, batch_size) -> float:
+    model.load_state_dict(initial)
+    start = time.perf_counter()
+    fn(model, x, y, batch_size)
+    return time.perf_counter() - start
+
+
+def bench(name: str, spec: dict, x, y, batch_size: int, rounds: int, with_dataloader: bool) -> float:
+    torch.manual_seed(0)
+    model = build_model(spec)
+    initial = copy.deepcopy(model.state_dict())
+    timed(hand_epoch, model, initial, x[:2000], y[:2000], batch_size)  # warm-up (allocator, kernels)
+    hand, ours, loader = [], [], []
+    for r in range(rounds):  # alternate which goes first, so neither always gets the warm cache
+        first, second = (hand_epoch, fit_epoch) if r % 2 == 0 else (fit_epoch, hand_epoch)
+        times = {first: timed(first, model, initial, x, y, batch_size), second: timed(second, model, initial, x, y, batch_size)}
+        hand.append(times[hand_epoch])
+        ours.append(times[fit_epoch])
+        if with_dataloader:
+            loader.append(timed(dataloader_epoch, model, initial, x, y, batch_size))
+    ratio = statistics.median(o / h for o, h in zip(ours, hand, strict=True))
+    print(f"\n{name}: {len(x)} samples, batch {batch_size}, {rounds} rounds")
+    print(f"  hand loop         median {statistics.median(hand):7.2f} s   {[round(t, 2) for t in hand]}")
+    print(f"  fit               median {statistics.median(ours):7.2f} s   {[round(t, 2) for t in ours]}")
+    if loader:
+        print(f"  DataLoader loop   median {statistics.median(loader):7.2f} s   {[round(t, 2) for t in loader]}")
+    print(f"  fit / hand (median of per-round ratios): {ratio:.3f}  {'OK' if ratio <= 1.03 else 'OVER 1.03'}")
+    return ratio
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="few samples and rounds: a smoke run")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--cnn-samples", type=int, default=10000)
+    parser.add_argument("--mlp-samples", type=int, default=60000)
+    parser.add_argument("--no-dataloader", action="store_true", help="skip the DataLoader(TensorDataset) loop")
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.cnn_samples, args.mlp_samples = 2, 1000, 5000
+    x, y, source = load_mnist(max(args.cnn_samples, args.mlp_samples))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {source}")
+    ratios = [bench("MLP 784-512-10", MLP, x[: args.mlp_samples], y[: args.mlp_samples], args.batch_size, args.rounds, not args.no_dataloader),
+              bench("MNIST CNN A", CNN_A, x[: args.cnn_samples], y[: args.cnn_samples], args.batch_size, args.rounds, not args.no_dataloader)]
+    return 0 if all(r <= 1.03 for r in ratios) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

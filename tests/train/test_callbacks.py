@@ -1,0 +1,112 @@
+"""Callbacks: the shared monitor base, EarlyStopping restoring the best weights, LR control, NaN guard."""
+
+import csv
+
+import pytest
+import torch
+
+from brickwork.errors import BrickworkError
+from brickwork.train import (
+    Callback,
+    EarlyStopping,
+    LearningRateScheduler,
+    ModelCheckpoint,
+    MonitorCallback,
+    ReduceLROnPlateau,
+    fit,
+)
+from brickwork.train.callbacks import build_callback
+from brickwork.train.checkpoint import load_checkpoint
+
+from .helpers import blobs, mlp
+
+
+class ScriptedValLoss(Callback):
+    """Replaces val_loss by a scripted series, so the best epoch is known in advance."""
+
+    def __init__(self, series):
+        self.series, self.weights = series, {}
+
+    def on_epoch_end(self, epoch, logs):
+        logs["val_loss"] = self.series[epoch]
+        self.weights[epoch] = {k: v.clone() for k, v in self.trainer.model.state_dict().items()}
+
+
+def run_with(series, stopper, epochs):
+    x, y = blobs()
+    model = mlp()
+    script = ScriptedValLoss(series)
+    fit(model, x, y, epochs=epochs, lr=0.01, verbose=0, callbacks=[script, stopper])
+    return model, script
+
+
+def test_early_stopping_restores_best_weights_when_it_fires():
+    stopper = EarlyStopping(monitor="val_loss", patience=2)
+    model, script = run_with([0.9, 0.5, 0.7, 0.8, 0.6, 0.4], stopper, epochs=6)
+    assert stopper.stopped_epoch == 3 and stopper.best_epoch == 1
+    assert all(torch.equal(v, script.weights[1][k]) for k, v in model.state_dict().items())
+
+
+def test_early_stopping_restores_best_weights_even_when_it_never_fires():
+    """keras#12511: Keras keeps the last weights unless the stop fired; brickwork restores the best."""
+    stopper = EarlyStopping(monitor="val_loss", patience=10)
+    model, script = run_with([0.9, 0.3, 0.7, 0.8], stopper, epochs=4)
+    assert stopper.stopped_epoch == -1
+    assert all(torch.equal(v, script.weights[1][k]) for k, v in model.state_dict().items())
+
+
+def test_monitor_base_is_shared_and_picks_the_mode():
+    for cls in (EarlyStopping, ModelCheckpoint, ReduceLROnPlateau):
+        assert issubclass(cls, MonitorCallback)
+    assert EarlyStopping(monitor="val_accuracy").mode == "max"
+    assert ReduceLROnPlateau(monitor="loss").mode == "min"
+    with pytest.raises(BrickworkError, match="factor"):
+        ReduceLROnPlateau(factor=2.0)
+
+
+def test_missing_monitor_names_the_available_metrics():
+    x, y = blobs()
+    with pytest.raises(BrickworkError, match=r"monitors 'val_loss'.*validation"):
+        fit(mlp(), x, y, epochs=1, verbose=0, callbacks=[EarlyStopping()])
+
+
+def test_reduce_lr_on_plateau_and_scheduler():
+    x, y = blobs()
+    plateau = ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1, verbose=0)
+    h = fit(mlp(), x, y, epochs=4, lr=0.1, verbose=0, callbacks=[ScriptedValLoss([1.0, 1.0, 1.0, 1.0]), plateau])
+    assert h.history["lr"] == pytest.approx([0.1, 0.1, 0.05, 0.025])  # the lr each epoch ran with
+    h = fit(mlp(), x, y, epochs=3, lr=0.1, verbose=0, callbacks=[LearningRateScheduler(lambda epoch, lr: 0.1 / (epoch + 1))])
+    assert h.history["lr"] == pytest.approx([0.1, 0.05, 0.1 / 3])
+
+
+def test_model_checkpoint_best_only_and_csv_logger(tmp_path):
+    x, y = blobs()
+    callbacks = [ScriptedValLoss([0.5, 0.7, 0.3]),
+                 ModelCheckpoint(str(tmp_path / "best-{epoch}.safetensors"), save_best_only=True),
+                 build_callback({"type": "CSVLogger", "filename": "log.csv"}, tmp_path)]
+    fit(mlp(), x, y, epochs=3, verbose=0, callbacks=callbacks)
+    assert sorted(p.name for p in tmp_path.glob("best-*")) == ["best-1.safetensors", "best-3.safetensors"]
+    assert load_checkpoint(tmp_path / "best-3.safetensors")["epoch"] == 3
+    rows = list(csv.DictReader(open(tmp_path / "log.csv")))
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"] and "accuracy" in rows[0]
+
+
+def test_build_callback_errors_suggest_names():
+    with pytest.raises(BrickworkError, match="did you mean 'early_stopping'"):
+        build_callback({"type": "early_stoping"}, None)
+    with pytest.raises(BrickworkError, match="did you mean 'patience'"):
+        build_callback({"type": "early_stopping", "patiense": 3}, None)
+
+
+def test_terminate_on_nan_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    x, y = blobs()
+
+    class Poison(Callback):
+        def on_epoch_begin(self, epoch, logs):
+            if epoch == 2:
+                with torch.no_grad():
+                    self.trainer.model[0].weight.fill_(float("nan"))
+
+    h = fit(mlp(), x, y, epochs=5, verbose=0, callbacks=[Poison()], run_dir=tmp_path)
+    assert h.stop_reason == "nan" and len(h.epoch) == 3
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.safetensors")["epoch"] == 2
