@@ -118,8 +118,8 @@ class EarlyStopping(MonitorCallback):
             self.trainer.say(f"EarlyStopping: '{self.monitor}' has not improved for {self.wait} epochs; stopping after epoch {epoch + 1}.")
 
     def on_train_end(self, logs):
-        last = len(self.trainer.history.epoch) - 1
-        if self.best_weights is not None and self.best_epoch != last:
+        epochs = self.trainer.history.epoch
+        if self.best_weights is not None and epochs and self.best_epoch != epochs[-1]:
             self.trainer.model.load_state_dict(self.best_weights)
             self.trainer.say(f"EarlyStopping: restored the weights of epoch {self.best_epoch + 1} ({self.monitor}={self.best:.4g}).")
 

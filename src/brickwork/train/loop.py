@@ -74,7 +74,7 @@ class Trainer:
         return {"epoch": self.epoch + 1, "global_step": self.global_step, "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict() if self.scaler else None,
                 "history": self.history.state_dict(), "rng": rng_state(),
-                "callbacks": {f"{i}:{type(cb).__name__}": cb.state_dict() for i, cb in enumerate(self.callbacks)}}
+                "callbacks": dict(zip(_callback_keys(self.callbacks), (cb.state_dict() for cb in self.callbacks), strict=True))}
 
     def save_checkpoint(self, path: str | Path) -> Path:
         return save_checkpoint(path, self.state_dict(), model_meta(self.model))
@@ -87,18 +87,28 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         self.initial_epoch, self.global_step = state["epoch"], state["global_step"]
         self.history = History(**state["history"])
-        for i, cb in enumerate(self.callbacks):
-            saved = state["callbacks"].get(f"{i}:{type(cb).__name__}")
-            if saved:
-                cb.load_state_dict(saved)
+        for key, cb in zip(_callback_keys(self.callbacks), self.callbacks, strict=True):
+            if state["callbacks"].get(key):
+                cb.load_state_dict(state["callbacks"][key])
+
+
+def _callback_keys(callbacks) -> list[str]:
+    """'EarlyStopping:0', 'ModelCheckpoint:1', ...: stable when other kinds come and go."""
+    seen: dict[str, int] = {}
+    keys = []
+    for cb in callbacks:
+        name = type(cb).__name__
+        keys.append(f"{name}:{seen.get(name, 0)}")
+        seen[name] = seen.get(name, 0) + 1
+    return keys
 
 
 def make_loader(data, batch_size: int, *, shuffle: bool, seed: int, device: torch.device):
-    """Batches from `(x, y)` tensors or arrays, a Split (`.x`, `.y`), or any iterable of batches."""
+    """Batches from `(x, y)` tensors or arrays, a Split (with its augmentation), or any iterable of batches."""
+    if hasattr(data, "loader"):  # a Split from brickwork.data.load_data
+        return data.loader(batch_size, shuffle=shuffle, seed=seed, device=device)
     if isinstance(data, tuple | list) and len(data) == 2 and not isinstance(data[0], tuple | list):
         x, y = data
-    elif hasattr(data, "x") and hasattr(data, "y"):
-        x, y = data.x, data.y
     elif hasattr(data, "__iter__"):
         return data
     else:
@@ -261,7 +271,7 @@ def _train_epoch(t: Trainer, model, loader, loss_fn, schedule, amp, has_reg, dev
         if not pending:
             _step(optimizer, scaler, t.model, clip_norm, clip_value)
         t.global_step += 1
-        metrics.update(out.detach(), yb, loss)
+        metrics.update(out, yb, loss)
         t.batches_seen = i + 1
         if end:
             logs["loss"] = loss.detach()

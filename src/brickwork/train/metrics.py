@@ -58,8 +58,8 @@ class Metrics:
             out, y = out.reshape(-1, out.shape[-1]), y.reshape(-1)
         n = y.shape[0]
         self.count += n
-        if loss is not None:
-            self._acc("loss", loss.detach().float() * n)
+        if loss is not None:  # under no_grad: no detach needed
+            self._acc("loss", (loss if loss.dtype == torch.float32 else loss.float()) * n)
         if self.kind == "regression":
             self._regression(out, y)
             return

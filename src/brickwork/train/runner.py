@@ -66,10 +66,11 @@ def train_from_spec(spec: RunSpec, *, runs_dir: str | Path = "runs", name: str |
         run_dir = rundir.new_run_dir(runs_dir, name or spec.name)
     atomic_write(run_dir / "spec.yaml", yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True), sort_keys=False).encode())
     model, bundle = load_run(spec)
-    train = spec.train if device is None else spec.train.model_copy(update={"device": device})
+    forced = {"device": device} if device else {}
+    train = spec.train.model_copy(update=forced)
     val = bundle.val if _has_rows(bundle.val) else None
     history = fit(model, bundle.train, validation_data=val, run_dir=run_dir, resume=run_dir if resume else None,
-                  task=bundle.task, train=train)
+                  task=bundle.task, train=spec.train, **forced)
     test_metrics: dict = {}
     if _has_rows(bundle.test) and history.stop_reason != "nan":
         test_metrics = evaluate(model, bundle.test, batch_size=train.eval_batch_size or 256, device=train.device)
