@@ -1,0 +1,171 @@
+"""Fetch dataset files into a cache directory, verified by MD5, never half-written.
+
+Each file is streamed to a temp file beside its destination, checked against the published
+MD5, fsynced and renamed into place with os.replace, so a crash or a bad mirror can never
+leave a file that looks complete. Mirrors are tried in order; when all fail (or downloads
+are off) the error names the exact files and the folder to put them in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from brickwork.errors import BrickworkError
+
+CHUNK = 1 << 20
+TIMEOUT_S = 30
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One file of a dataset: its name, published MD5 and the base URLs that serve it."""
+
+    filename: str
+    md5: str
+    mirrors: tuple[str, ...]
+
+
+_MNIST = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/")
+_FASHION = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)
+_CIFAR = ("https://www.cs.toronto.edu/~kriz/",)
+
+RESOURCES: dict[str, tuple[Resource, ...]] = {
+    "mnist": (
+        Resource("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873", _MNIST),
+        Resource("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432", _MNIST),
+        Resource("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3", _MNIST),
+        Resource("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c", _MNIST),
+    ),
+    "fashion_mnist": (
+        Resource("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d", _FASHION),
+        Resource("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe", _FASHION),
+        Resource("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79", _FASHION),
+        Resource("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310", _FASHION),
+    ),
+    "cifar10": (Resource("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a", _CIFAR),),
+}
+
+
+def cache_dir(dataset: str) -> Path:
+    """`$BRICKWORK_DATA/<dataset>`, default `~/.cache/brickwork/data/<dataset>`."""
+    root = os.environ.get("BRICKWORK_DATA") or Path.home() / ".cache" / "brickwork" / "data"
+    return Path(root).expanduser() / dataset
+
+
+def md5sum(path: Path) -> str:
+    """Hex MD5 of a file, read in 1 MiB chunks."""
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fetch(url: str, dest: Path, md5: str | None, opener=urllib.request.urlopen) -> Path:
+    """Stream `url` to a temp file in dest's folder, check MD5, fsync, rename onto `dest`.
+
+    A checksum mismatch deletes the temp file and raises BrickworkError; network errors
+    propagate as OSError so the caller can try the next mirror.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    try:
+        h = hashlib.md5(usedforsecurity=False)
+        with os.fdopen(fd, "wb") as out, opener(url, timeout=TIMEOUT_S) as response:
+            while chunk := response.read(CHUNK):
+                h.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        if md5 is not None and h.hexdigest() != md5:
+            raise BrickworkError(f"downloaded '{url}' but its MD5 is {h.hexdigest()}, expected {md5}; the file is corrupt "
+                                 f"or the mirror serves a different version. It was deleted; try again, or place a good copy at '{dest}'.")
+        os.replace(tmp, dest)
+        _fsync_dir(dest.parent)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dest
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename durable (a no-op where directories cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def verify(path: Path, resource: Resource) -> None:
+    """Raise BrickworkError naming the file when its MD5 differs from the published one."""
+    got = md5sum(path)
+    if got != resource.md5:
+        raise BrickworkError(f"'{path}' has MD5 {got} but the published {resource.filename} has {resource.md5}; the file is "
+                             f"truncated or corrupt. Delete it and download again (brickwork download), or replace it with a good copy.")
+
+
+def ensure_files(dataset: str, data_dir: str | Path | None = None, download: bool = True,
+                 opener=urllib.request.urlopen, resources: tuple[Resource, ...] | None = None) -> Path:
+    """The folder holding every file of `dataset`, downloading what is missing.
+
+    With `data_dir` the files must already be there (nothing is downloaded into a user's own
+    folder unless `download` is on); otherwise the cache dir is used. Present files are
+    checked against their MD5 once and a marker is written, so later runs skip the hashing.
+    """
+    resources = resources if resources is not None else RESOURCES[dataset]
+    folder = Path(data_dir).expanduser() if data_dir else cache_dir(dataset)
+    missing = [r for r in resources if not (folder / r.filename).is_file()]
+    if missing and not download:
+        raise BrickworkError(_missing_message(dataset, folder, missing, "downloads are off (download: false)"))
+    failures: list[str] = []
+    for r in missing:
+        for base in r.mirrors:
+            url = base + r.filename
+            try:
+                fetch(url, folder / r.filename, r.md5, opener=opener)
+                break
+            except BrickworkError:
+                raise
+            except (OSError, ValueError) as e:
+                failures.append(f"{url}: {e}")
+        else:
+            raise BrickworkError(_missing_message(dataset, folder, [r], "every mirror failed (" + "; ".join(failures) + ")"))
+    for r in resources:
+        _verify_once(folder / r.filename, r)
+    return folder
+
+
+def _verify_once(path: Path, resource: Resource) -> None:
+    """MD5-check a file unless a marker records it was checked at this size and mtime."""
+    stat = path.stat()
+    marker = path.with_name(f".{path.name}.md5ok")
+    stamp = f"{resource.md5} {stat.st_size} {stat.st_mtime_ns}"
+    try:
+        if marker.read_text() == stamp:
+            return
+    except OSError:
+        pass
+    verify(path, resource)
+    try:
+        marker.write_text(stamp)
+    except OSError:
+        pass  # a read-only data_dir: check again next time
+
+
+def _missing_message(dataset: str, folder: Path, missing, why: str) -> str:
+    names = ", ".join(r.filename for r in missing)
+    urls = " or ".join(missing[0].mirrors)
+    return (f"dataset '{dataset}' needs {names} in '{folder}', but {'it is' if len(missing) == 1 else 'they are'} not there "
+            f"and {why}. Download {'it' if len(missing) == 1 else 'them'} from {urls} and place {'it' if len(missing) == 1 else 'them'} "
+            f"in '{folder}' (or point data_dir at the folder that has them, or set BRICKWORK_DATA).")

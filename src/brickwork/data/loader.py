@@ -1,0 +1,135 @@
+"""Batches from tensors held in memory: index the whole tensor, no per-sample Python.
+
+    loader = InMemoryLoader(x, y, 64, shuffle=True, seed=0)
+    for epoch in range(epochs):
+        loader.set_epoch(epoch)
+        for xb, yb in loader: ...
+
+The shuffle order and the augmentation randomness are functions of (seed, epoch) only (plus
+rank for augmentation), so restarting an epoch after a crash replays the same batches.
+
+Distributed: every rank draws the same permutation and takes every world_size-th index
+of it (rank, rank + world_size, ...). Without drop_last the permutation is padded by
+wrapping around to a multiple of world_size, as DistributedSampler does, so all ranks get
+the same number of batches (DDP needs that); with drop_last it is trimmed instead.
+
+On a CUDA device with pin_memory, batches are gathered into pinned buffers and copied with
+non_blocking=True one batch ahead, so the next copy overlaps the current step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from brickwork.errors import BrickworkError
+
+
+def epoch_generator(seed: int, epoch: int, stream: int, rank: int = 0) -> torch.Generator:
+    """A CPU generator seeded from (seed, epoch, stream, rank) through numpy's SeedSequence."""
+    state = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(epoch), int(stream), int(rank)]).generate_state(2, np.uint64)
+    return torch.Generator().manual_seed(int(state[0] >> np.uint64(1)))
+
+
+class InMemoryLoader:
+    """Iterable of (xb, yb) batches over in-memory tensors `x` and `y` (same first dim)."""
+
+    def __init__(self, x, y, batch_size: int, *, shuffle: bool = True, seed: int = 0, drop_last: bool = False,
+                 device=None, pin_memory: bool = False, augment=None, rank: int = 0, world_size: int = 1):
+        x, y = torch.as_tensor(x), torch.as_tensor(y)
+        if len(x) != len(y):
+            raise BrickworkError(f"x has {len(x)} samples but y has {len(y)}; give one target per sample.")
+        if batch_size < 1:
+            raise BrickworkError(f"batch_size must be at least 1, got {batch_size}.")
+        if not 0 <= rank < world_size:
+            raise BrickworkError(f"rank {rank} is outside 0..{world_size - 1} for world_size {world_size}.")
+        self.x, self.y, self.batch_size = x, y, int(batch_size)
+        self.shuffle, self.seed, self.drop_last = shuffle, int(seed), drop_last
+        self.device = torch.device(device) if device is not None else None
+        self.augment, self.rank, self.world_size = augment, rank, world_size
+        self.epoch = 0
+        self.pin = bool(pin_memory) and self.device is not None and self.device.type == "cuda" and x.device.type == "cpu"
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose shuffle order and augmentation the next iteration replays."""
+        self.epoch = int(epoch)
+
+    def _samples(self) -> int:
+        n, w = len(self.x), self.world_size
+        if w == 1:
+            return n
+        return n // w if self.drop_last else -(-n // w)
+
+    def __len__(self) -> int:
+        m = self._samples()
+        return m // self.batch_size if self.drop_last else -(-m // self.batch_size)
+
+    def indices(self) -> torch.Tensor | None:
+        """This rank's sample order for the current epoch (None: all samples in order)."""
+        n, w = len(self.x), self.world_size
+        if not self.shuffle and w == 1:
+            return None
+        order = torch.randperm(n, generator=epoch_generator(self.seed, self.epoch, 0)) if self.shuffle else torch.arange(n)
+        if w > 1:
+            total = self._samples() * w
+            if total > n:
+                order = torch.cat([order, order.repeat(-(-total // n))[: total - n]])
+            order = order[:total][self.rank::w]
+        return order
+
+    def __iter__(self):
+        order = self.indices()
+        m, bs = self._samples(), self.batch_size
+        gen = epoch_generator(self.seed, self.epoch, 1, self.rank) if self.augment is not None else None
+        x, y = self.x, self.y
+        if order is not None and x.device.type != "cpu":
+            order = order.to(x.device)
+        stops = range(0, len(self) * bs, bs)
+        if self.pin:
+            yield from self._pinned(order, stops, m, gen)
+            return
+        for start in stops:
+            end = min(start + bs, m)
+            if order is None:
+                xb, yb = x[start:end], y[start:end]
+            else:
+                idx = order[start:end]
+                xb, yb = x.index_select(0, idx), y.index_select(0, idx)
+            if self.device is not None:
+                xb, yb = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
+            if gen is not None:
+                xb = self.augment(xb, gen)
+            yield xb, yb
+
+    def _pinned(self, order, stops, m, gen):
+        """Gather into two alternating pinned buffers; copy batch i+1 while batch i is used."""
+        bs, dev = self.batch_size, self.device
+        buffers = [(torch.empty((bs, *self.x.shape[1:]), dtype=self.x.dtype).pin_memory(),
+                    torch.empty((bs, *self.y.shape[1:]), dtype=self.y.dtype).pin_memory()) for _ in range(2)]
+        events = [None, None]
+
+        def copy(i: int, start: int):
+            end = min(start + bs, m)
+            k = i % 2
+            if events[k] is not None:
+                events[k].synchronize()  # the buffer's previous copy must finish before it is refilled
+            bx, by = buffers[k][0][: end - start], buffers[k][1][: end - start]
+            if order is None:
+                bx.copy_(self.x[start:end])
+                by.copy_(self.y[start:end])
+            else:
+                idx = order[start:end]
+                torch.index_select(self.x, 0, idx, out=bx)
+                torch.index_select(self.y, 0, idx, out=by)
+            xb, yb = bx.to(dev, non_blocking=True), by.to(dev, non_blocking=True)
+            events[k] = torch.cuda.Event()
+            events[k].record()
+            return xb, yb
+
+        pending = copy(0, stops[0]) if len(stops) else None
+        for i in range(len(stops)):
+            xb, yb = pending
+            pending = copy(i + 1, stops[i + 1]) if i + 1 < len(stops) else None
+            if gen is not None:
+                xb = self.augment(xb, gen)
+            yield xb, yb
