@@ -26,10 +26,14 @@ class Split:
         return len(self.y)
 
     def loader(self, batch_size: int, *, shuffle: bool = True, seed: int = 0, **options):
-        """An InMemoryLoader over this split, with its augmentation (options as InMemoryLoader)."""
+        """An InMemoryLoader over this split (options as InMemoryLoader).
+
+        The split's augmentation applies only to shuffled (training) passes, so evaluating
+        the training split with shuffle=False sees the images as they are.
+        """
         from brickwork.data.loader import InMemoryLoader
 
-        options.setdefault("augment", self.augment)
+        options.setdefault("augment", self.augment if shuffle else None)
         return InMemoryLoader(self.x, self.y, batch_size, shuffle=shuffle, seed=seed, **options)
 
 

@@ -107,7 +107,7 @@ def _idx_dataset(name: str, class_names: list[str]):
         from brickwork.data.download import ensure_files
         from brickwork.data.formats import load_idx_pair
 
-        folder = ensure_files(name, spec.data_dir, spec.download)
+        folder = ensure_files(name, spec.data_dir, spec.download, verify_present=spec.verify_checksums)
         f = [folder / n for n in MNIST_FILES]
         train, test = load_idx_pair(f[0], f[1]), load_idx_pair(f[2], f[3])
         return image_bundle(train, test, spec, seed, class_names, 1 / 255, {"source": str(folder)})
@@ -129,7 +129,7 @@ def load_cifar10(spec: DataSpec, seed: int) -> DataBundle:
                 source = candidate
                 break
     if source is None:
-        source = ensure_files("cifar10", spec.data_dir, spec.download) / "cifar-10-python.tar.gz"
+        source = ensure_files("cifar10", spec.data_dir, spec.download, verify_present=spec.verify_checksums) / "cifar-10-python.tar.gz"
     parts = read(source)
     return image_bundle(parts["train"], parts["test"], spec, seed, CIFAR_CLASSES, 1 / 255, {"source": str(source)})
 

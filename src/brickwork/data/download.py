@@ -66,12 +66,13 @@ def md5sum(path: Path) -> str:
     return h.hexdigest()
 
 
-def fetch(url: str, dest: Path, md5: str | None, opener=urllib.request.urlopen) -> Path:
+def fetch(url: str, dest: Path, md5: str | None, opener=None) -> Path:
     """Stream `url` to a temp file in dest's folder, check MD5, fsync, rename onto `dest`.
 
     A checksum mismatch deletes the temp file and raises BrickworkError; network errors
     propagate as OSError so the caller can try the next mirror.
     """
+    opener = opener or urllib.request.urlopen
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     try:
@@ -116,12 +117,15 @@ def verify(path: Path, resource: Resource) -> None:
 
 
 def ensure_files(dataset: str, data_dir: str | Path | None = None, download: bool = True,
-                 opener=urllib.request.urlopen, resources: tuple[Resource, ...] | None = None) -> Path:
+                 opener=None, resources: tuple[Resource, ...] | None = None,
+                 verify_present: bool = True) -> Path:
     """The folder holding every file of `dataset`, downloading what is missing.
 
     With `data_dir` the files must already be there (nothing is downloaded into a user's own
     folder unless `download` is on); otherwise the cache dir is used. Present files are
-    checked against their MD5 once and a marker is written, so later runs skip the hashing.
+    checked against their MD5 once and a marker is written, so later runs skip the hashing;
+    `verify_present=False` skips that check for files you made yourself in the same format
+    (downloads are always verified).
     """
     resources = resources if resources is not None else RESOURCES[dataset]
     folder = Path(data_dir).expanduser() if data_dir else cache_dir(dataset)
@@ -141,7 +145,7 @@ def ensure_files(dataset: str, data_dir: str | Path | None = None, download: boo
                 failures.append(f"{url}: {e}")
         else:
             raise BrickworkError(_missing_message(dataset, folder, [r], "every mirror failed (" + "; ".join(failures) + ")"))
-    for r in resources:
+    for r in resources if verify_present else ():
         _verify_once(folder / r.filename, r)
     return folder
 

@@ -84,12 +84,16 @@ _ALLOWED = {
 }
 
 
+class Refused(pickle.UnpicklingError):
+    """A pickle asked for a class or function outside the allowed set."""
+
+
 class SafeUnpickler(pickle.Unpickler):
     """Unpickler that resolves only plain containers and numpy array reconstruction."""
 
     def find_class(self, module: str, name: str):
         if (module, name) not in _ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+            raise Refused(f"refusing to load {module}.{name}")
         return super().find_class(module, name)
 
 
@@ -97,7 +101,7 @@ def safe_unpickle(data: bytes, name: str):
     """Unpickle `data` with SafeUnpickler (latin1, as the python-2 CIFAR batches need)."""
     try:
         return SafeUnpickler(io.BytesIO(data), encoding="latin1").load()
-    except pickle.UnpicklingError as e:
+    except Refused as e:
         raise BrickworkError(f"'{name}' is not a CIFAR batch brickwork can read safely: {e}. Only plain dicts, lists, "
                              "bytes and numpy arrays are allowed; re-download the official cifar-10-python.tar.gz.") from None
     except Exception as e:  # truncated or garbled pickles raise many types

@@ -56,10 +56,10 @@ def decode(path: Path, channels: int, size: tuple[int, int] | None) -> np.ndarra
             image = image.convert("L" if channels == 1 else "RGB")
             if size is not None and image.size != (size[1], size[0]):
                 image = image.resize((size[1], size[0]), Image.BILINEAR)
-            array = np.asarray(image, dtype=np.uint8)
+            array = np.array(image, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         raise BrickworkError(f"cannot decode image '{path}' ({e}); the file is corrupt or not an image. Replace or remove it.") from None
-    return array[None] if channels == 1 else array.transpose(2, 0, 1)
+    return array[None] if channels == 1 else np.ascontiguousarray(array.transpose(2, 0, 1))
 
 
 def probe(path: Path) -> tuple[int, tuple[int, int]]:
@@ -105,7 +105,7 @@ class FolderSplit:
     def loader(self, batch_size: int, *, shuffle: bool = True, seed: int = 0, device=None, drop_last: bool = False,
                pin_memory: bool = False, augment=..., **_) -> FolderLoader:
         return FolderLoader(self, batch_size, shuffle, seed, device, drop_last, pin_memory,
-                            self.augment if augment is ... else augment)
+                            (self.augment if shuffle else None) if augment is ... else augment)
 
     def __iter__(self):
         loader = self.loader(self.batch_size, shuffle=self.shuffle, seed=self.seed)

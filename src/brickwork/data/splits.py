@@ -42,10 +42,13 @@ def subset(n: int, limit: int | None, seed: int, labels: np.ndarray | None = Non
     """Sorted indices of at most `limit` rows (seeded; stratified when labels are given)."""
     if limit is None or limit >= n:
         return np.arange(n)
-    _, kept = holdout(n, limit / n, seed, labels)
-    if len(kept) > limit:
-        kept = np.sort(np.random.default_rng(seed).permutation(kept)[:limit])
-    return kept
+    rest, kept = holdout(n, limit / n, seed, labels)
+    rng = np.random.default_rng(seed)
+    if len(kept) > limit:  # per-class rounding went over: drop a few at random
+        kept = rng.permutation(kept)[:limit]
+    elif len(kept) < limit:  # or under: top up from the rest
+        kept = np.concatenate([kept, rng.permutation(rest)[: limit - len(kept)]])
+    return np.sort(kept)
 
 
 def chronological(n: int, val_fraction: float, test_fraction: float) -> tuple[slice, slice, slice]:

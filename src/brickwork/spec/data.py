@@ -55,6 +55,7 @@ class DataSpec(BaseModel):
     dataset: str = "digits"
     data_dir: str | None = None
     download: bool = True
+    verify_checksums: bool = True
     path: str | None = None
     test_path: str | None = None
     validation_split: float = Field(0.1, ge=0, lt=1)

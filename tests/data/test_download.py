@@ -1,0 +1,108 @@
+"""The downloader: file:// and a local http.server only — never the network."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import threading
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from brickwork.data import download as dl
+from brickwork.errors import BrickworkError
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def resource(tmp_path: Path, payload: bytes, name: str = "blob.bin", md5sum: str | None = None, mirrors=None):
+    src = tmp_path / "mirror"
+    src.mkdir(exist_ok=True)
+    (src / name).write_bytes(payload)
+    return dl.Resource(name, md5sum or md5(payload), tuple(mirrors or [src.as_uri() + "/"]))
+
+
+def test_file_url_download_verifies_and_renames(tmp_path):
+    r = resource(tmp_path, b"x" * 5000)
+    folder = dl.ensure_files("toy", tmp_path / "cache", resources=(r,))
+    assert (folder / "blob.bin").read_bytes() == b"x" * 5000
+    assert not [p for p in folder.iterdir() if p.suffix == ".part"]
+
+
+def test_checksum_mismatch_deletes_temp_and_fails(tmp_path):
+    r = resource(tmp_path, b"payload", md5sum="0" * 32)
+    with pytest.raises(BrickworkError, match="MD5"):
+        dl.ensure_files("toy", tmp_path / "cache", resources=(r,))
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_falls_back_to_next_mirror(tmp_path):
+    good = resource(tmp_path, b"abc")
+    r = dl.Resource("blob.bin", good.md5, ("file:///nonexistent/dir/",) + good.mirrors)
+    folder = dl.ensure_files("toy", tmp_path / "c", resources=(r,))
+    assert (folder / "blob.bin").read_bytes() == b"abc"
+
+
+def test_all_mirrors_fail_names_files_and_folder(tmp_path):
+    r = dl.Resource("train.gz", "0" * 32, ("file:///nonexistent/a/", "file:///nonexistent/b/"))
+    with pytest.raises(BrickworkError) as e:
+        dl.ensure_files("toy", tmp_path / "here", resources=(r,))
+    assert "train.gz" in str(e.value) and str(tmp_path / "here") in str(e.value) and "every mirror failed" in str(e.value)
+
+
+def test_download_off_names_files(tmp_path):
+    with pytest.raises(BrickworkError, match="t10k-labels-idx1-ubyte.gz.*download: false"):
+        dl.ensure_files("mnist", tmp_path, download=False)
+
+
+def test_corrupt_present_file_fails_checksum(tmp_path):
+    r = resource(tmp_path, b"good bytes")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "blob.bin").write_bytes(b"good byte")  # truncated copy
+    with pytest.raises(BrickworkError, match="truncated or corrupt"):
+        dl.ensure_files("toy", tmp_path / "d", download=False, resources=(r,))
+
+
+def test_local_http_server(tmp_path):
+    payload = bytes(range(256)) * 100
+    r = resource(tmp_path, payload)
+    handler_cls = type("Quiet", (http.server.SimpleHTTPRequestHandler,), {"log_message": lambda *a: None})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: handler_cls(*a, directory=str(tmp_path / "mirror")))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        r = dl.Resource("blob.bin", r.md5, (url,))
+        folder = dl.ensure_files("toy", tmp_path / "http", resources=(r,))
+        assert (folder / "blob.bin").read_bytes() == payload
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_monkeypatched_opener_and_cache_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("BRICKWORK_DATA", str(tmp_path / "envcache"))
+    assert dl.cache_dir("mnist") == tmp_path / "envcache" / "mnist"
+    seen = []
+
+    def opener(url, timeout):
+        seen.append(url)
+        if "ossci" in url:
+            raise OSError("mirror down")
+        return urllib.request.urlopen((tmp_path / "x").as_uri())
+
+    (tmp_path / "x").write_bytes(b"data")
+    r = dl.Resource("f.gz", md5(b"data"), dl.RESOURCES["mnist"][0].mirrors)
+    dl.ensure_files("mnist", None, opener=opener, resources=(r,))
+    assert seen[0].startswith("https://ossci-datasets.s3.amazonaws.com/mnist/")
+    assert seen[1].startswith("https://storage.googleapis.com/cvdf-datasets/mnist/")
+    assert (tmp_path / "envcache" / "mnist" / "f.gz").read_bytes() == b"data"
+
+
+def test_published_checksums_are_known():
+    assert dl.RESOURCES["cifar10"][0].md5 == "c58f30108f718f92721af3b95e74349a"
+    assert {r.filename for r in dl.RESOURCES["fashion_mnist"]} == {r.filename for r in dl.RESOURCES["mnist"]}
+    assert all(len(r.md5) == 32 for rs in dl.RESOURCES.values() for r in rs)
