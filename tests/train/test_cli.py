@@ -63,6 +63,7 @@ def test_train_eval_predict_and_resume(spec_file, tmp_path, capsys):
 
     assert cli("train", "--resume", run, "--set", "train.epochs=3") == 0
     assert len((run / "metrics.csv").read_text().strip().splitlines()) == 4  # header + 3 epochs
+    capsys.readouterr()
 
     assert cli("eval", run, "--json") == 0
     result = json.loads(capsys.readouterr().out)

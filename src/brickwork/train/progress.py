@@ -28,7 +28,7 @@ def format_logs(logs: dict, skip: tuple = ("lr",)) -> str:
 
 
 class ProgressBar(Callback):
-    """Keras-style progress: `verbose` 1 draws a bar, 2 prints a line per epoch."""
+    """Keras-style progress: `verbose` 1 draws a bar (a line per epoch when not on a terminal), 2 a line per epoch."""
 
     def __init__(self, verbose: int = 1, console: Console | None = None):
         self.verbose = verbose
@@ -37,7 +37,7 @@ class ProgressBar(Callback):
 
     def on_epoch_begin(self, epoch, logs):
         self.start = self.last = time.perf_counter()
-        if self.verbose != 1:
+        if self.verbose != 1 or not self.console.is_terminal:  # logs to a file get one line per epoch
             return
         self.progress = Progress(
             TextColumn(f"epoch {epoch + 1}/{self.trainer.epochs}"), BarColumn(), MofNCompleteColumn(),
@@ -64,5 +64,7 @@ class ProgressBar(Callback):
             self._update(self.trainer.batches_seen, logs, now)
             self.progress.stop()
             self.progress = None
-        elif self.verbose == 2:
-            self.console.print(f"epoch {epoch + 1}/{self.trainer.epochs}  {format_logs(logs)}  ({now - self.start:.1f}s)", highlight=False)
+        else:
+            rate = self.trainer.train_metrics.count / max(now - self.start, 1e-9)
+            self.console.print(f"epoch {epoch + 1}/{self.trainer.epochs}  {format_logs(logs)}  ({now - self.start:.1f}s, "
+                               f"{rate:,.0f} samples/s)", highlight=False, soft_wrap=True)
