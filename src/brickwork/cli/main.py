@@ -14,6 +14,8 @@ from brickwork.errors import BrickworkError
 
 COMMAND_MODULES = [
     "brickwork.cli.model_cmds",
+    "brickwork.cli.data_cmds",
+    "brickwork.cli.train_cmds",
 ]
 
 

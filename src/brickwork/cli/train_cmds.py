@@ -122,7 +122,7 @@ def cmd_predict(args) -> int:
     model = load(model_path(args.model))
     meta = model.metadata
     raw, labels = read_inputs(args.inputs, list(model.input_shape))
-    x = apply_preprocessing(torch.from_numpy(raw), meta.get("preprocessing") or {})
+    x = apply_preprocessing(meta.get("preprocessing") or {}, torch.from_numpy(raw))
     out = predict(model, x, device=args.device)
     results = _interpret(out, meta, output_activation(model), args.top_k)
     if args.json:
