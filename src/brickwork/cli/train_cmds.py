@@ -23,7 +23,13 @@ def cmd_train(args) -> int:
         spec = load_run_spec(args.spec, args.set)
     else:
         raise BrickworkError("give a spec file (brickwork train SPEC.yaml) or a run to continue (--resume runs/NAME).")
+    if args.nproc < 1:
+        raise BrickworkError(f"--nproc must be at least 1, got {args.nproc}.")
+    if args.nproc > 1:
+        return _launch(args, spec)
     result = train_from_spec(spec, runs_dir=args.runs_dir, name=args.name, resume=args.resume, device=args.device)
+    if result.run_dir is None:  # a worker other than rank 0 of a distributed job
+        return 0
     if result.history.stop_reason == "nan":
         print(f"training diverged (NaN/Inf loss); the last good checkpoint is in {result.run_dir / 'checkpoints'}")
         return 1
@@ -32,6 +38,22 @@ def cmd_train(args) -> int:
         print("test: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
     print(f"run directory: {result.run_dir}")
     return 0
+
+
+def _launch(args, spec) -> int:
+    """`brickwork train ... --nproc N`: the same command in N processes under torchrun."""
+    from brickwork.train import distributed
+    from brickwork.train.rundir import new_run_dir
+
+    if distributed.launched_by_torchrun():
+        raise BrickworkError("--nproc is for starting a job; this process already runs under torchrun, so drop --nproc.")
+    if spec.train.batch_size % args.nproc:
+        raise BrickworkError(f"train.batch_size {spec.train.batch_size} does not divide over --nproc {args.nproc}; the batch size "
+                             f"is global (each process takes batch_size / {args.nproc}), so choose a multiple of {args.nproc}.")
+    run_dir = args.resume or str(new_run_dir(args.runs_dir, args.name or spec.name))
+    argv = ["train", *([args.spec] if args.spec and not args.resume else []), *(f"--set={item}" for item in args.set),
+            *(["--resume", args.resume] if args.resume else []), *(["--device", args.device] if args.device else [])]
+    return distributed.launch(argv, args.nproc, run_dir)
 
 
 def cmd_eval(args) -> int:
@@ -166,6 +188,8 @@ def register(sub) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue runs/NAME from its last checkpoint")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="force a device (default: the spec's, auto)")
     p.add_argument("--runs-dir", default="runs", help="where run directories go (default: runs)")
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="train in N processes on this machine with DistributedDataParallel (torchrun; Gloo on CPU, NCCL on GPUs)")
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("eval", help="metrics and confusion matrix of a trained model on a data split")
     p.add_argument("model", help="a model .safetensors file or a run directory")

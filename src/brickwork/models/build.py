@@ -68,7 +68,8 @@ def Graph(nodes: list, inputs: dict, outputs=None, name: str | None = None) -> B
 
 
 def normalize_entry(entry, where: str) -> dict:
-    """`relu`, `{type: dense, units: 10}`, `{dense: {units: 10}}` and `{dropout: 0.5}` -> one form."""
+    """`relu`, `{type: dense, units: 10}`, `{dense: {units: 10}}`, `{dropout: 0.5}` and
+    `{dense: 64, activation: relu}` -> one form."""
     if isinstance(entry, str):
         return {"type": entry}
     if not isinstance(entry, dict):
@@ -76,6 +77,8 @@ def normalize_entry(entry, where: str) -> dict:
     if "type" in entry:
         return dict(entry)
     keys = [k for k in entry if k not in NODE_FIELDS]
+    if len(keys) > 1:  # `{dense: 64, activation: relu}`: the one key that names a layer type
+        keys = [k for k in keys if canonical(k) in LAYERS] or keys
     if len(keys) != 1:
         raise BrickworkError(f"{where}: a layer needs `type:` (e.g. {{type: dense, units: 10}}), found fields {sorted(entry)}.")
     kind, value = keys[0], entry[keys[0]]

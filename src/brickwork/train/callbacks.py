@@ -32,9 +32,14 @@ MAX_MODE = ("acc", "accuracy", "f1", "precision", "recall", "r2", "auc")
 
 
 class Callback:
-    """Base class: every hook does nothing; `trainer` is set by `fit`."""
+    """Base class: every hook does nothing; `trainer` is set by `fit`.
+
+    In a distributed job every rank runs every callback, except those with
+    `main_process_only = True` (the ones that write files or print), which run on rank 0 only.
+    """
 
     trainer = None
+    main_process_only = False
 
     def on_train_begin(self, logs: dict) -> None: ...
     def on_train_end(self, logs: dict) -> None: ...
@@ -136,6 +141,8 @@ class ModelCheckpoint(MonitorCallback):
     `filepath` may hold `{epoch}` and metric names, e.g. `ckpt-{epoch:02d}-{val_loss:.3f}.safetensors`.
     """
 
+    main_process_only = True
+
     def __init__(self, filepath: str, monitor: str = "val_loss", mode: str = "auto",
                  save_best_only: bool = False, min_delta: float = 0.0, verbose: int = 0):
         super().__init__(monitor, mode, min_delta)
@@ -212,6 +219,8 @@ class LearningRateScheduler(Callback):
 class CSVLogger(Callback):
     """Write one row per epoch to `filename` (rewritten from the history, so a resume stays consistent)."""
 
+    main_process_only = True
+
     def __init__(self, filename: str = "metrics.csv", separator: str = ","):
         self.filename, self.separator = str(filename), separator
 
@@ -237,7 +246,10 @@ class TerminateOnNaN(Callback):
         self.check_every = max(1, int(check_every))
 
     def on_batch_end(self, batch, logs):
-        if batch % self.check_every == 0 and not torch.isfinite(logs["loss"]):
+        from brickwork.train.distributed import all_true
+
+        loss = logs["loss"]
+        if batch % self.check_every == 0 and not all_true(bool(torch.isfinite(loss)), loss.device):
             self._stop(f"batch {batch + 1}")
 
     def on_epoch_end(self, epoch, logs):

@@ -23,7 +23,7 @@ from torch import nn
 from brickwork.errors import BrickworkError
 from brickwork.models.io import model_meta
 from brickwork.spec.train import LossSpec, TrainSpec, parse_train_spec
-from brickwork.train import rundir
+from brickwork.train import distributed, rundir
 from brickwork.train.callbacks import Callback, TerminateOnNaN, build_callback
 from brickwork.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from brickwork.train.device import autocast, grad_scaler, pick_device, seed_everything
@@ -67,7 +67,7 @@ class Trainer:
         self.train_metrics: Metrics | None = None
 
     def say(self, message: str) -> None:
-        if self.spec.verbose:
+        if self.spec.verbose and distributed.is_main():
             self.console.print(message, highlight=False)
 
     def state_dict(self) -> dict:
@@ -77,6 +77,9 @@ class Trainer:
                 "callbacks": dict(zip(_callback_keys(self.callbacks), (cb.state_dict() for cb in self.callbacks), strict=True))}
 
     def save_checkpoint(self, path: str | Path) -> Path:
+        """Write a resumable checkpoint (in a distributed job only rank 0 writes)."""
+        if not distributed.is_main():
+            return Path(path)
         return save_checkpoint(path, self.state_dict(), model_meta(self.model))
 
     def load_state_dict(self, state: dict) -> None:
@@ -103,10 +106,14 @@ def _callback_keys(callbacks) -> list[str]:
     return keys
 
 
-def make_loader(data, batch_size: int, *, shuffle: bool, seed: int, device: torch.device):
-    """Batches from `(x, y)` tensors or arrays, a Split (with its augmentation), or any iterable of batches."""
+def make_loader(data, batch_size: int, *, shuffle: bool, seed: int, device: torch.device, rank: int = 0, world_size: int = 1):
+    """Batches from `(x, y)` tensors or arrays, a Split (with its augmentation), or any iterable of batches.
+
+    With `world_size` > 1, tensors and Splits give this rank's shard of each epoch's order.
+    """
+    shard = {"rank": rank, "world_size": world_size} if world_size > 1 else {}
     if hasattr(data, "loader"):  # a Split from brickwork.data.load_data
-        return data.loader(batch_size, shuffle=shuffle, seed=seed, device=device)
+        return data.loader(batch_size, shuffle=shuffle, seed=seed, device=device, **shard)
     if isinstance(data, tuple | list) and len(data) == 2 and not isinstance(data[0], tuple | list):
         x, y = data
     elif hasattr(data, "__iter__"):
@@ -118,7 +125,7 @@ def make_loader(data, batch_size: int, *, shuffle: bool, seed: int, device: torc
     x, y = torch.as_tensor(x), torch.as_tensor(y)
     if len(x) != len(y):
         raise BrickworkError(f"x has {len(x)} samples but y has {len(y)}; they must have one target per sample.")
-    return InMemoryLoader(x, y, batch_size, shuffle=shuffle, seed=seed, device=device)
+    return InMemoryLoader(x, y, batch_size, shuffle=shuffle, seed=seed, device=device, **shard)
 
 
 def default_loss(task: str | None, spec_loss: LossSpec | None) -> LossSpec:
@@ -141,7 +148,7 @@ def fit(model: nn.Module, x, y=None, *, validation_data=None, callbacks: list[Ca
     base = parse_train_spec(train).model_dump(exclude_unset=True) if train is not None else {}
     spec = parse_train_spec({**base, **options})
     task = task or getattr(model, "metadata", {}).get("task")
-    device = pick_device(spec.device)
+    device = distributed.init_from_env(pick_device(spec.device))
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     seed_everything(spec.seed, spec.deterministic)
     try:
@@ -154,9 +161,14 @@ def _fit(model, data, validation_data, user_callbacks, run_dir, resume, task, sp
     model.to(device)
     if spec.channels_last:
         model.to(memory_format=torch.channels_last)
-    step_model = torch.compile(model) if spec.compile else model
-    loader = make_loader(data, spec.batch_size, shuffle=spec.shuffle, seed=spec.seed, device=device)
+    rank, world, main = distributed.rank(), distributed.world_size(), distributed.is_main()
+    step_model = distributed.wrap(model, device) if world > 1 else model
+    step_model = torch.compile(step_model) if spec.compile else step_model
+    loader = make_loader(data, distributed.per_rank_batch(spec.batch_size), shuffle=spec.shuffle, seed=spec.seed,
+                         device=device, rank=rank, world_size=world)
     eval_size = spec.eval_batch_size or spec.batch_size
+    if validation_data is not None and world > 1:
+        validation_data = distributed.shard(validation_data, rank, world)
     val_loader = None if validation_data is None else make_loader(validation_data, eval_size, shuffle=False, seed=spec.seed, device=device)
     loss_spec = default_loss(task, spec.loss)
     loss_fn, from_logits = make_loss(loss_spec, output_activation(model), device)
@@ -166,12 +178,14 @@ def _fit(model, data, validation_data, user_callbacks, run_dir, resume, task, sp
         model.metadata = {**getattr(model, "metadata", {}), "loss": loss_spec.model_dump(),
                           "metrics": [m.model_dump() for m in metric_specs], "task": task}
 
-    run_dir = Path(run_dir) if run_dir is not None else None
+    run_dir = Path(run_dir) if run_dir is not None and main else None
     console = Console()
-    callbacks = [ProgressBar(spec.verbose, console)] if spec.verbose else []
+    callbacks = [ProgressBar(spec.verbose, console)] if spec.verbose and main else []
     if spec.terminate_on_nan and not any(isinstance(cb, TerminateOnNaN) for cb in user_callbacks):
         callbacks.append(TerminateOnNaN())
     callbacks += [build_callback(entry, run_dir) for entry in spec.callbacks] + user_callbacks
+    if not main:  # files and the console belong to rank 0
+        callbacks = [cb for cb in callbacks if not cb.main_process_only]
     if run_dir is not None:
         callbacks += rundir.run_callbacks(run_dir, has_validation=val_loader is not None, callbacks=callbacks)
 
@@ -208,10 +222,12 @@ def _fit(model, data, validation_data, user_callbacks, run_dir, resume, task, sp
         _call(callbacks, "on_epoch_begin", epoch, {})
         t.train_metrics.reset()
         _train_epoch(t, step_model, loader, loss_fn, schedule, amp, has_reg, device)
+        distributed.sum_metrics(t.train_metrics)
         logs = t.train_metrics.compute()
         if val_loader is not None and not t.diverged:
             val_metrics.reset()
-            _evaluate_loader(step_model, val_loader, loss_fn, val_metrics, amp, device, spec.channels_last)
+            _evaluate_loader(model if world > 1 else step_model, val_loader, loss_fn, val_metrics, amp, device, spec.channels_last)
+            distributed.sum_metrics(val_metrics)
             logs.update({f"val_{k}": v for k, v in val_metrics.compute().items()})
         logs["lr"] = optimizer.param_groups[0]["lr"]
         t.history.append(epoch, logs)

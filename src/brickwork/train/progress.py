@@ -30,6 +30,8 @@ def format_logs(logs: dict, skip: tuple = ("lr",)) -> str:
 class ProgressBar(Callback):
     """Keras-style progress: `verbose` 1 draws a bar (a line per epoch when not on a terminal), 2 a line per epoch."""
 
+    main_process_only = True
+
     def __init__(self, verbose: int = 1, console: Console | None = None):
         self.verbose = verbose
         self.console = console or Console()

@@ -11,6 +11,7 @@ This is what `brickwork train` runs; from Python:
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,8 +20,8 @@ import yaml
 from brickwork.errors import BrickworkError
 from brickwork.models.io import atomic_write, save_model
 from brickwork.spec.run import RunSpec, parse_run_spec
-from brickwork.train import plots, rundir
-from brickwork.train.device import seed_everything
+from brickwork.train import distributed, plots, rundir
+from brickwork.train.device import pick_device, seed_everything
 from brickwork.train.loop import History, evaluate, fit, predict
 from brickwork.train.optim import output_activation
 
@@ -57,22 +58,33 @@ def load_run(spec: RunSpec):
 
 def train_from_spec(spec: RunSpec, *, runs_dir: str | Path = "runs", name: str | None = None,
                     resume: str | Path | None = None, device: str | None = None) -> RunResult:
-    """Train as the spec says in a new run directory (or continue `resume`, a run directory)."""
+    """Train as the spec says in a new run directory (or continue `resume`, a run directory).
+
+    Under torchrun every process calls this; rank 0 alone writes the run directory.
+    """
+    distributed.init_from_env(pick_device(device or spec.train.device))
+    main = distributed.is_main()
     if resume is not None:
         run_dir = Path(resume)
         if not (run_dir / "checkpoints" / "last.safetensors").is_file():
             raise BrickworkError(f"cannot resume '{run_dir}': it has no checkpoints/last.safetensors (a run directory gets one after its first epoch).")
+    elif main:
+        given = os.environ.get("BRICKWORK_RUN_DIR")  # chosen by `brickwork train --nproc` before launching
+        run_dir = Path(given) if given else rundir.new_run_dir(runs_dir, name or spec.name)
     else:
-        run_dir = rundir.new_run_dir(runs_dir, name or spec.name)
-    atomic_write(run_dir / "spec.yaml", yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True), sort_keys=False).encode())
-    model, bundle = load_run(spec)
+        run_dir = None
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(run_dir / "spec.yaml", yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True), sort_keys=False).encode())
+    with distributed.main_first():  # rank 0 downloads and caches the data before the others read it
+        model, bundle = load_run(spec)
     forced = {"device": device} if device else {}
     train = spec.train.model_copy(update=forced)
     val = bundle.val if _has_rows(bundle.val) else None
     history = fit(model, bundle.train, validation_data=val, run_dir=run_dir, resume=run_dir if resume else None,
                   task=bundle.task, train=spec.train, **forced)
     test_metrics: dict = {}
-    if _has_rows(bundle.test) and history.stop_reason != "nan":
+    if main and _has_rows(bundle.test) and history.stop_reason != "nan":
         test_metrics = evaluate(model, bundle.test, batch_size=train.eval_batch_size or 256, device=train.device)
         _test_plots(run_dir, model, bundle, test_metrics, train.device)
         scalars = {k: v for k, v in test_metrics.items() if isinstance(v, float)}

@@ -21,6 +21,8 @@ class TensorBoard(Callback):
     after the resumed epoch are dropped so curves do not double back.
     """
 
+    main_process_only = True
+
     def __init__(self, log_dir: str = "tensorboard", histogram_freq: int = 1, write_graph: bool = True,
                  write_images: bool = True, max_images: int = 16):
         self.log_dir, self.histogram_freq = str(log_dir), histogram_freq

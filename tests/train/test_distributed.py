@@ -1,0 +1,133 @@
+"""Distributed data-parallel training: 2 Gloo processes on CPU through `brickwork train --nproc 2`.
+
+The oracle is a single-process run with the same global batch and seed: the sharded epoch
+order puts exactly the samples of each single-process batch on the two ranks, and DDP
+averages their gradients, so the weights must agree up to float summation order.
+"""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from brickwork.cli.main import main
+from brickwork.spec.run import load_run_spec
+from brickwork.train.checkpoint import load_checkpoint
+from brickwork.train.runner import train_from_spec
+
+pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="this PyTorch has no torch.distributed")
+
+# digits limited to 1200 rows: 960 training rows, 15 batches of 64; no dropout or batch norm.
+SPEC = {
+    "name": "ddp",
+    "model": {"input_shape": [1, 8, 8], "layers": ["flatten", {"dense": 32, "activation": "tanh"}, {"dense": 10}]},
+    "data": {"dataset": "digits", "limit": 1200, "validation_split": 0.1, "test_split": 0.1},
+    "train": {"epochs": 2, "batch_size": 64, "optimizer": {"type": "sgd", "momentum": 0.9}, "lr": 0.05, "verbose": 0},
+}
+
+
+def brickwork(*args: str, cwd: Path, **popen) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "brickwork", *args], cwd=cwd, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+
+
+def write_spec(tmp_path: Path, **train) -> Path:
+    spec = {**SPEC, "train": {**SPEC["train"], **train}}
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return load_file(run_dir / "model.safetensors")
+
+
+def assert_same_weights(a: dict, b: dict, atol: float = 1e-5) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=atol, rtol=0, msg=f"parameter {key} differs")
+
+
+def test_two_processes_match_one_and_resume_with_another_count(tmp_path):
+    spec_path = write_spec(tmp_path)
+    job = brickwork("train", str(spec_path), "--nproc", "2", "--runs-dir", "ddp_runs", cwd=tmp_path)
+    out, err = job.communicate(timeout=240)
+    assert job.returncode == 0, err
+    assert [p.name for p in (tmp_path / "ddp_runs").iterdir()] == ["ddp"]  # rank 0 alone wrote a run directory
+    ddp_dir = tmp_path / "ddp_runs" / "ddp"
+
+    single = train_from_spec(load_run_spec(spec_path), runs_dir=tmp_path / "single_runs")
+    assert_same_weights(weights(ddp_dir), weights(single.run_dir))
+    # validation metrics are summed over ranks: the same figures a single process prints
+    ddp_rows = list(csv.DictReader((ddp_dir / "metrics.csv").open()))
+    one_rows = list(csv.DictReader((single.run_dir / "metrics.csv").open()))
+    for ddp_logs, one_logs in zip(ddp_rows, one_rows, strict=True):
+        assert float(ddp_logs["val_accuracy"]) == float(one_logs["val_accuracy"])
+        assert float(ddp_logs["val_loss"]) == pytest.approx(float(one_logs["val_loss"]), abs=1e-5)
+
+    # continue the 2-process run in one process for a third epoch: same as 3 epochs in one go
+    assert main(["train", "--resume", str(ddp_dir), "--set", "train.epochs=3"]) == 0
+    longer = train_from_spec(load_run_spec(write_spec(tmp_path, epochs=3)), runs_dir=tmp_path / "single_runs")
+    assert_same_weights(weights(ddp_dir), weights(longer.run_dir))
+
+
+def test_batch_size_must_divide_over_processes(tmp_path, capsys):
+    assert main(["train", str(write_spec(tmp_path)), "--nproc", "3", "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert "batch_size 64 does not divide over --nproc 3" in capsys.readouterr().err
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _worker(launcher: int, rank: int) -> int | None:
+    for pid in _descendants(launcher):
+        try:
+            env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"RANK={rank}".encode() in env and b"BRICKWORK_RUN_DIR" in b" ".join(env) and f"LOCAL_RANK={rank}".encode() in env:
+            return pid
+    return None
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the worker through /proc")
+def test_killed_worker_stops_the_job_and_keeps_the_last_checkpoint(tmp_path):
+    job = brickwork("train", str(write_spec(tmp_path, epochs=10_000)), "--nproc", "2", "--runs-dir", "runs", cwd=tmp_path)
+    last = tmp_path / "runs" / "ddp" / "checkpoints" / "last.safetensors"
+    deadline = time.monotonic() + 120
+    while not last.exists() and time.monotonic() < deadline and job.poll() is None:
+        time.sleep(0.2)
+    assert last.exists(), job.communicate()[1] if job.poll() is not None else "no checkpoint within 120 s"
+    victim = _worker(job.pid, rank=1)
+    assert victim is not None
+    os.kill(victim, signal.SIGKILL)
+    try:
+        _, err = job.communicate(timeout=120)
+    finally:
+        job.kill()
+    assert job.returncode != 0
+    assert "a worker process failed" in err and "--resume" in err
+    state = load_checkpoint(last)  # written atomically by rank 0: never half a file
+    assert state["epoch"] >= 1 and "model" in state
