@@ -55,11 +55,15 @@ def _by_order(source: dict, target: dict) -> dict:
     return {k: v for (_, v), k in zip(src, dst, strict=True)}
 
 
-def load_pretrained(model: nn.Module, path: str | Path, key_map: dict[str, str] | None = None,
+def load_pretrained(model: nn.Module, path: str | Path | dict, key_map: dict[str, str] | None = None,
                     by_order: bool = False, strict: bool = False) -> dict:
     """Copy matching tensors into `model`; returns what matched, what was missing, unexpected
-    or mis-shaped. With `strict`, anything but a full match is an error that lists it."""
-    source = read_state_dict(path)
+    or mis-shaped. With `strict`, anything but a full match is an error that lists it.
+
+    `path` is a `.pt`/`.pth`/`.safetensors` file, or a state dict already in memory.
+    """
+    source = dict(path) if isinstance(path, dict) else read_state_dict(path)
+    path = "the given state dict" if isinstance(path, dict) else path
     target = model.state_dict()
     if key_map:
         source = _rename(source, key_map)
