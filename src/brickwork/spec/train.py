@@ -21,6 +21,8 @@ OPTIMIZER_OPTIONS = {
     "rmsprop": {"alpha", "eps", "momentum", "centered", "weight_decay"},
     "adagrad": {"lr_decay", "eps", "weight_decay", "initial_accumulator_value"},
 }
+for _settings in OPTIMIZER_OPTIONS.values():  # [{layers: [head], lr: 0.01}]: see train/optim.py param_groups
+    _settings.add("param_groups")
 SCHEDULE_OPTIONS = {
     "step": {"step_size", "gamma"},
     "multistep": {"milestones", "gamma"},

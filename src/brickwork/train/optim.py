@@ -7,6 +7,7 @@ the whole schedule state is the global step, so resuming is exact with nothing t
 
 from __future__ import annotations
 
+import fnmatch
 import math
 from collections.abc import Callable
 
@@ -27,20 +28,66 @@ OPTIMIZERS = {
 
 
 def make_optimizer(model: nn.Module, spec: OptimizerSpec, lr: float) -> torch.optim.Optimizer:
-    """The optimizer over the model's trainable parameters (frozen ones are left out)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
+    """The optimizer over the model's parameters, in the groups `param_groups` asks for.
+
+    Frozen parameters are included but get no gradient, so the optimizer leaves them
+    untouched; a layer unfrozen during training (gradual unfreezing) then trains without a
+    new optimizer, and a resumed run finds the same groups.
+    """
+    if not any(p.requires_grad for p in model.parameters()):
         raise BrickworkError("the model has no trainable parameters (all are frozen); unfreeze some layers or set `trainable: true`.")
     options = spec.options
-    if "betas" in options:
-        options["betas"] = tuple(options["betas"])
+    groups = param_groups(model, options.pop("param_groups", None) or [], spec.type)
+    for group in [options, *groups]:
+        if "betas" in group:
+            group["betas"] = tuple(group["betas"])
     try:
-        optimizer = OPTIMIZERS[spec.type](params, lr=lr, **options)
+        optimizer = OPTIMIZERS[spec.type](groups, lr=lr, **options)
     except (TypeError, ValueError) as e:
         raise BrickworkError(f"train.optimizer: {spec.type} rejected its settings {options}: {e}.") from None
     for group in optimizer.param_groups:
         group.setdefault("initial_lr", group["lr"])
     return optimizer
+
+
+def param_groups(model: nn.Module, specs: list, kind: str) -> list[dict]:
+    """`[{layers: [head], lr: 0.01}, ...]` -> torch parameter groups; unlisted layers form the first group.
+
+    `layers` are layer names or glob patterns; a parameter belongs to the first group that
+    matches its layer. Each group may also set the optimizer's own settings (weight_decay, ...).
+    """
+    from brickwork.spec.train import OPTIMIZER_OPTIONS
+
+    named = list(model.named_parameters())
+    owner = {n: _layer_of(model, n) for n, _ in named}
+    taken: set[str] = set()
+    groups = []
+    for i, raw in enumerate(specs):
+        where = f"train.optimizer.param_groups[{i}]"
+        if not isinstance(raw, dict) or "layers" not in raw:
+            raise BrickworkError(f"{where}: a parameter group is a mapping with `layers:` (names or globs) and settings such as `lr:`, found {raw!r}.")
+        group = dict(raw)
+        patterns = group.pop("layers")
+        patterns = [patterns] if isinstance(patterns, str) else list(patterns)
+        for key in group:
+            if key != "lr" and key not in OPTIMIZER_OPTIONS[kind] - {"param_groups"}:
+                raise BrickworkError(f"{where}: unknown setting '{key}' for {kind}; a group takes layers, lr and {', '.join(sorted(OPTIMIZER_OPTIONS[kind] - {'param_groups'}))}.")
+        chosen = [n for n, _ in named if n not in taken and any(fnmatch.fnmatchcase(owner[n], p) for p in patterns)]
+        if not chosen:
+            layers = sorted(set(owner.values()), key=list(owner.values()).index)
+            raise BrickworkError(f"{where}: layers {patterns} match no parameters not already in an earlier group; the model's layers: {', '.join(layers)}.")
+        taken.update(chosen)
+        groups.append({**group, "params": [p for n, p in named if n in chosen]})
+    rest = [p for n, p in named if n not in taken]
+    return ([{"params": rest}] if rest else []) + groups
+
+
+def _layer_of(model: nn.Module, param_name: str) -> str:
+    """The layer a parameter belongs to: its brickwork layer name, else its module path."""
+    parts = param_name.split(".")
+    if isinstance(getattr(model, "layers", None), nn.ModuleDict) and parts[0] == "layers" and len(parts) > 2:
+        return parts[1]
+    return ".".join(parts[:-1]) or parts[0]
 
 
 def lr_multiplier(spec: ScheduleSpec | None, steps_per_epoch: int, epochs: int, lr: float) -> Callable[[int], float] | None:

@@ -62,8 +62,13 @@ def train_from_spec(spec: RunSpec, *, runs_dir: str | Path = "runs", name: str |
 
     Under torchrun every process calls this; rank 0 alone writes the run directory.
     """
+    if spec.finetune is not None:  # a fine-tuning spec starts from its base model: brickwork.finetune
+        from brickwork.finetune.run import finetune_from_spec
+
+        return finetune_from_spec(spec, runs_dir=runs_dir, name=name, resume=resume, device=device)
     distributed.init_from_env(pick_device(device or spec.train.device))
     main = distributed.is_main()
+    resume = resume or distributed.restart_checkpoint_dir(runs_dir, name or spec.name)
     if resume is not None:
         run_dir = Path(resume)
         if not (run_dir / "checkpoints" / "last.safetensors").is_file():
