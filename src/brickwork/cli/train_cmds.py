@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import numpy as np
 import torch
 
 from brickwork.errors import BrickworkError
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 
 
 def cmd_train(args) -> int:
@@ -98,55 +94,21 @@ def _print_eval(result: dict, class_names, split: str) -> None:
     console.print(table)
 
 
-def read_inputs(paths: list[str], input_shape: list) -> tuple[np.ndarray, list[str]]:
-    """Raw samples (before preprocessing) from image files, .npy arrays or CSV rows, with labels."""
-    rows, labels = [], []
-    for p in map(Path, paths):
-        if not p.is_file():
-            raise BrickworkError(f"input '{p}' does not exist; pass image files (PNG/JPEG), .npy arrays or .csv files.")
-        suffix = p.suffix.lower()
-        if suffix in IMAGE_SUFFIXES:
-            rows.append(_read_image(p, input_shape))
-            labels.append(p.name)
-        elif suffix == ".npy":
-            array = np.load(p, allow_pickle=False)
-            batch = array.reshape(-1, *input_shape) if array.size != np.prod(input_shape) else array.reshape(1, *input_shape)
-            rows.extend(batch)
-            labels.extend([p.name] if len(batch) == 1 else [f"{p.name}[{i}]" for i in range(len(batch))])
-        elif suffix == ".csv":
-            table = np.loadtxt(p, delimiter=",", ndmin=2, dtype=np.float32)
-            rows.extend(table.reshape(len(table), *input_shape))
-            labels.extend(f"{p.name}:{i + 1}" for i in range(len(table)))
-        else:
-            raise BrickworkError(f"input '{p}': cannot read '{suffix}' files; pass PNG/JPEG images, .npy arrays or .csv rows.")
-    return np.stack(rows).astype(np.float32), labels
-
-
-def _read_image(path: Path, input_shape: list) -> np.ndarray:
-    """An image converted to the model's [C, H, W]: grayscale or RGB, resized, values 0-255."""
-    from PIL import Image
-
-    if len(input_shape) != 3 or input_shape[0] not in (1, 3):
-        raise BrickworkError(f"'{path}' is an image but the model takes inputs of shape {input_shape}, not [1 or 3, H, W].")
-    channels, height, width = input_shape
-    image = Image.open(path).convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)
-    array = np.asarray(image, dtype=np.float32)
-    return array[None] if channels == 1 else array.transpose(2, 0, 1)
-
-
 def cmd_predict(args) -> int:
     from brickwork.data import apply_preprocessing
+    from brickwork.data.inputs import read_inputs
     from brickwork.models.io import load
     from brickwork.train import predict
+    from brickwork.train.interpret import interpret
     from brickwork.train.optim import output_activation
     from brickwork.train.runner import model_path
 
     model = load(model_path(args.model))
     meta = model.metadata
-    raw, labels = read_inputs(args.inputs, list(model.input_shape))
+    raw, labels = read_inputs(args.inputs, list(model.input_shape), meta.get("preprocessing"))
     x = apply_preprocessing(meta.get("preprocessing") or {}, torch.from_numpy(raw))
     out = predict(model, x, device=args.device)
-    results = _interpret(out, meta, output_activation(model), args.top_k)
+    results = interpret(out, meta, output_activation(model), args.top_k)
     if args.json:
         print(json.dumps([{"input": label, **r} for label, r in zip(labels, results, strict=True)], indent=2))
         return 0
@@ -161,23 +123,6 @@ def cmd_predict(args) -> int:
         table.add_row(label, shown)
     Console().print(table)
     return 0
-
-
-def _interpret(out: torch.Tensor, meta: dict, activation: str | None, top_k: int) -> list[dict]:
-    """Top-k labels with probabilities for classifiers, raw values for regression."""
-    task = meta.get("task")
-    names = meta.get("class_names")
-    if task == "regression":
-        return [{"values": row.flatten().tolist()} for row in out]
-    if out.dim() == 1 or out.shape[-1] == 1:
-        p = out.reshape(-1) if activation == "sigmoid" else torch.sigmoid(out.reshape(-1))
-        probs = torch.stack([1 - p, p], -1)
-    else:
-        probs = out if activation == "softmax" else out.exp() if activation == "log_softmax" else out.softmax(-1)
-    k = min(top_k, probs.shape[-1])
-    values, indices = probs.topk(k, -1)
-    label = (lambda i: names[i]) if names else str
-    return [{"top": [{"label": label(int(i)), "probability": float(v)} for v, i in zip(vs, ix, strict=True)]} for vs, ix in zip(values, indices, strict=True)]
 
 
 def register(sub) -> None:
