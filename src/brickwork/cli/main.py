@@ -18,6 +18,8 @@ COMMAND_MODULES = [
     "brickwork.cli.train_cmds",
     "brickwork.cli.finetune_cmds",
     "brickwork.cli.tune_cmds",
+    "brickwork.cli.export_cmds",
+    "brickwork.cli.serve_cmds",
 ]
 
 
