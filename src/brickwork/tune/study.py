@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,7 +125,9 @@ def make_storage(url: str | None):
         raise BrickworkError(f"--storage '{url}' is not a database URL; write e.g. sqlite:///tune.db (a file in this folder) or postgresql://host/db.")
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=30, grace_period=120)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # the heartbeat is "experimental" since 2.9
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=30, grace_period=120)
     except Exception as e:  # noqa: BLE001 - SQLAlchemy raises many kinds for a bad URL or database
         raise BrickworkError(f"cannot open the study storage '{url}' ({type(e).__name__}: {str(e).splitlines()[0]}).") from None
 
@@ -178,7 +181,7 @@ def tune(spec: str | Path | dict, *, trials: int | None = None, timeout: float |
     target = trials or tspec.trials
     timeout = timeout or tspec.timeout
     name = study_name or template.get("name") or (Path(where).stem if where != "spec" else "study")
-    epochs = parse_run_spec(resolve(template, bound_suggest("low")), where).train.epochs
+    epochs = max(parse_run_spec(resolve(template, bound_suggest(c)), where).train.epochs for c in ("low", "high"))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name=name, storage=make_storage(storage), load_if_exists=True,
                                 sampler=make_sampler(tspec, seed if seed is not None else tspec.seed),
