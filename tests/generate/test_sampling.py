@@ -76,3 +76,16 @@ def test_classifier_is_not_a_language_model():
     model = Sequential([{"type": "embedding", "input_dim": 5, "output_dim": 3}, {"type": "lstm", "units": 4}, {"type": "dense", "units": 5}], input_shape=[None])
     with pytest.raises(BrickworkError, match="return_sequences: true"):
         list(generate_ids(model, [1], 3))
+
+
+def test_generation_never_picks_padding_or_ids_past_the_vocabulary():
+    model = language_model("lstm")  # 11 outputs
+    got = list(generate_ids(model, [2, 3], 300, temperature=3.0, seed=0, vocab_size=8))
+    assert set(got) <= set(range(1, 8)) and len(set(got)) > 3
+
+
+def test_zero_length_and_bad_length():
+    model = language_model("gru")
+    assert list(generate_ids(model, [2], 0)) == []
+    with pytest.raises(BrickworkError, match="length"):
+        list(generate_ids(model, [2], -1))

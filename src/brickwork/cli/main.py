@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "brickwork.cli.model_cmds",
     "brickwork.cli.data_cmds",
     "brickwork.cli.train_cmds",
+    "brickwork.cli.sequence_cmds",
     "brickwork.cli.finetune_cmds",
     "brickwork.cli.tune_cmds",
     "brickwork.cli.export_cmds",

@@ -10,6 +10,8 @@ from torch import nn
 from brickwork.errors import BrickworkError
 from brickwork.layers.recurrent import _Sequence
 
+UNKNOWN_POLICIES = ("error", "skip", "unk")
+
 
 def _check_language_model(model: nn.Module) -> None:
     plan = getattr(model, "_plan", None)
@@ -20,11 +22,8 @@ def _check_language_model(model: nn.Module) -> None:
             raise BrickworkError(f"recurrent layer '{name}' has return_sequences: false, so the model predicts one token per sequence; a language model needs return_sequences: true on every recurrent layer.")
 
 
-def run_with_state(model: nn.Module, ids: torch.Tensor, state: list | None = None):
-    """Logits [batch, steps, vocab] for token ids [batch, steps], and each recurrent layer's
-    final state, so the next call continues where this one stopped."""
-    _check_language_model(model)
-    state = list(state) if state is not None else None
+def _run(model: nn.Module, ids: torch.Tensor, state: list | None):
+    """The chain, one layer after another; recurrent layers start from (and return) their state."""
     new_state = []
     x = ids
     i = 0
@@ -36,6 +35,13 @@ def run_with_state(model: nn.Module, ids: torch.Tensor, state: list | None = Non
         else:
             x = module(x)
     return x, new_state
+
+
+def run_with_state(model: nn.Module, ids: torch.Tensor, state: list | None = None):
+    """Logits [batch, steps, vocab] for token ids [batch, steps], and each recurrent layer's
+    final state, so the next call continues where this one stopped."""
+    _check_language_model(model)
+    return _run(model, ids, None if state is None else list(state))
 
 
 def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
@@ -66,32 +72,49 @@ def _as_log_probs(model: nn.Module, out: torch.Tensor) -> torch.Tensor:
     return out.log_softmax(-1)
 
 
-@torch.no_grad()
+def _scores(model: nn.Module, out: torch.Tensor, vocab_size: int | None) -> torch.Tensor:
+    """Last step's logits (or log-probabilities), never choosing padding or ids past the vocabulary."""
+    logits = out[:, -1]
+    if isinstance(model._plan[-1][1], (nn.Softmax, nn.LogSoftmax)):
+        logits = _as_log_probs(model, logits)
+    if vocab_size is not None:
+        logits = logits.clone()
+        logits[:, 0] = float("-inf")  # id 0 is <pad>: it ends nothing and decodes to nothing
+        logits[:, vocab_size:] = float("-inf")
+    return logits
+
+
+@torch.inference_mode()
 def generate_ids(model: nn.Module, prompt_ids: list[int], length: int, temperature: float = 1.0,
                  top_k: int | None = None, top_p: float | None = None, beam: int = 1,
-                 seed: int | None = None) -> Iterator[int]:
-    """Yield `length` new token ids after the prompt (streamed one by one unless beam > 1)."""
+                 seed: int | None = None, vocab_size: int | None = None) -> Iterator[int]:
+    """Yield `length` new token ids after the prompt (streamed one by one unless beam > 1).
+
+    The prompt runs once; each new token then costs one step of every layer, because the
+    recurrent layers' states are carried forward. `vocab_size` (set by `generate`) keeps
+    the choice to real tokens: never padding (id 0), never an id the vocabulary lacks.
+    """
     if not prompt_ids:
         raise BrickworkError("the prompt is empty; give at least one character or word.")
+    if length < 0:
+        raise BrickworkError(f"length must be 0 or more tokens, got {length}.")
+    _check_language_model(model)
     model.eval()
     device = next(model.parameters()).device
     generator = torch.Generator(device=device)
     generator.manual_seed(seed if seed is not None else torch.seed())
     ids = torch.tensor([prompt_ids], dtype=torch.long, device=device)
-    out, state = run_with_state(model, ids)
-    if beam > 1:
-        yield from _beam_search(model, out[:, -1], state, length, beam)
+    out, state = _run(model, ids, None)
+    if length == 0:
         return
-    logits = out[:, -1]
-    if isinstance(model._plan[-1][1], (nn.Softmax, nn.LogSoftmax)):
-        logits = _as_log_probs(model, logits)
-    for _ in range(length):
-        token = sample_next(logits, temperature, top_k, top_p, generator)
+    if beam > 1:
+        yield from _beam_search(model, _scores(model, out, vocab_size), state, length, beam, vocab_size)
+        return
+    for i in range(length):
+        token = sample_next(_scores(model, out, vocab_size), temperature, top_k, top_p, generator)
         yield int(token)
-        out, state = run_with_state(model, token.view(1, 1), state)
-        logits = out[:, -1]
-        if isinstance(model._plan[-1][1], (nn.Softmax, nn.LogSoftmax)):
-            logits = _as_log_probs(model, logits)
+        if i + 1 < length:
+            out, state = _run(model, token.view(1, 1), state)
 
 
 def _select_state(state: list, index: torch.Tensor) -> list:
@@ -101,18 +124,18 @@ def _select_state(state: list, index: torch.Tensor) -> list:
     return [pick(s) for s in state]
 
 
-def _beam_search(model, last, state, length: int, beam: int) -> Iterator[int]:
+def _beam_search(model, first, state, length: int, beam: int, vocab_size: int | None) -> Iterator[int]:
     """Keep the `beam` most probable continuations; yield the best one at the end."""
-    scores = _as_log_probs(model, last)[0]
-    top = scores.topk(min(beam, scores.numel()))
+    scores = first.log_softmax(-1)[0]  # `first` holds logits or log-probabilities: both normalise the same
+    top = scores.topk(min(beam, int(torch.isfinite(scores).sum())))
     seqs = top.indices.view(-1, 1)
     totals = top.values
     state = _select_state(state, torch.zeros(len(seqs), dtype=torch.long, device=seqs.device))
     for _ in range(length - 1):
-        out, state = run_with_state(model, seqs[:, -1:], state)
-        logp = _as_log_probs(model, out[:, -1])
+        out, state = _run(model, seqs[:, -1:], state)
+        logp = _scores(model, out, vocab_size).log_softmax(-1)
         cand = (totals[:, None] + logp).flatten()
-        best = cand.topk(min(beam, cand.numel()))
+        best = cand.topk(min(beam, int(torch.isfinite(cand).sum())))
         rows, tokens = best.indices // logp.shape[-1], best.indices % logp.shape[-1]
         seqs = torch.cat([seqs[rows], tokens[:, None]], dim=1)
         totals = best.values
@@ -120,15 +143,36 @@ def _beam_search(model, last, state, length: int, beam: int) -> Iterator[int]:
     yield from (int(t) for t in seqs[0])
 
 
-def generate(model: nn.Module, vocab, prompt: str, length: int = 200, **options) -> Iterator[str]:
-    """Stream generated text (the prompt itself is not repeated).
+def prompt_ids(vocab, prompt: str, unknown: str = "error") -> list[int]:
+    """The prompt as ids. Tokens the vocabulary lacks: `error` (default) lists them,
+    `skip` drops them, `unk` maps them to <unk> (id 1, which the model has rarely seen)."""
+    from brickwork.data.text import UNK, tokenize
 
-    `vocab` maps text to ids and back (`encode`, `decode`, `tokens`). Characters or words
-    the model never saw are an error that lists them, rather than a silent substitute.
+    if unknown not in UNKNOWN_POLICIES:
+        raise BrickworkError(f"unknown='{unknown}' is not a policy; choose one of {', '.join(UNKNOWN_POLICIES)}.")
+    tokens = tokenize(prompt, vocab.tokenizer, vocab.lowercase)
+    missing = sorted({t for t in tokens if t not in vocab.index})
+    if missing and unknown == "error":
+        shown = ", ".join(repr(t) for t in missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        raise BrickworkError(f"the prompt contains {len(missing)} {vocab.tokenizer}(s) that the model's vocabulary does not have: "
+                             f"{shown}; remove them, or pass unknown='skip' (--unknown skip) to drop them or 'unk' to map them to <unk>.")
+    if unknown == "skip":
+        tokens = [t for t in tokens if t in vocab.index]
+    return [vocab.index.get(t, UNK) for t in tokens]
+
+
+def generate(model: nn.Module, vocab, prompt: str, length: int = 200, *, unknown: str = "error", **options) -> Iterator[str]:
+    """Stream generated text, one piece per new token (the prompt itself is not repeated).
+
+    `vocab` is the model's `brickwork.data.Vocab` (`Vocab.from_json(model.metadata["vocab"])`);
+    options: temperature, top_k, top_p, beam, seed. Word-level pieces start with a space,
+    so joining the pieces gives the text `Vocab.decode` would. See `prompt_ids` for `unknown`.
     """
-    unknown = sorted(set(vocab.unknown_in(prompt))) if hasattr(vocab, "unknown_in") else []
-    if unknown:
-        shown = ", ".join(repr(u) for u in unknown[:10])
-        raise BrickworkError(f"the prompt contains {len(unknown)} token(s) the model's vocabulary does not have: {shown}; remove them or use only tokens from the training text.")
-    for token in generate_ids(model, vocab.encode(prompt), length, **options):
-        yield vocab.decode([token])
+    ids = prompt_ids(vocab, prompt, unknown)
+    out_dim = model.layer_info[-1]["output_shape"][-1] if hasattr(model, "layer_info") else None
+    if out_dim is not None and out_dim < len(vocab):
+        raise BrickworkError(f"the model predicts {out_dim} token ids but its vocabulary has {len(vocab)}; the vocabulary belongs "
+                             f"to a different model (the last dense layer needs units: {len(vocab)}).")
+    sep = " " if vocab.tokenizer == "word" else ""
+    for token in generate_ids(model, ids, length, vocab_size=len(vocab), **options):
+        yield sep + vocab.tokens[token]
