@@ -80,14 +80,13 @@ def inverse_targets(extra: dict, y) -> torch.Tensor:
     return y * std + mean
 
 
-def load_timeseries(spec, seed: int):
-    """Read the CSV, handle missing values, split chronologically, scale on train, window."""
-    from brickwork.data.bundle import DataBundle, Split
-    from brickwork.data.preprocess import make_preprocessing, normalize_step
-    from brickwork.data.splits import chronological
+def read_series(spec, path: str | Path | None = None) -> tuple[np.ndarray, list[str], list[str], dict]:
+    """(values [T, C] float64, column names, target names, missing-value report): the columns a
+    `timeseries` spec uses (targets first), missing values handled, `limit` applied. `path`
+    reads another file with the same columns (e.g. a newer history to forecast from)."""
     from brickwork.data.tabular import column_index, parse_numbers, read_table
 
-    path = Path(spec.path).expanduser()
+    path = Path(path if path is not None else spec.path).expanduser()
     header, rows = read_table(path, spec.encoding)
     targets = spec.target_columns if spec.target_columns is not None else [header[-1]]
     targets = [targets] if isinstance(targets, str) else list(targets)
@@ -101,14 +100,25 @@ def load_timeseries(spec, seed: int):
     values, report = handle_missing(values, names, spec.missing, path)
     if spec.limit is not None:
         values = values[: spec.limit]
+    return values, names, targets, report
+
+
+def load_timeseries(spec, seed: int):
+    """Read the CSV, handle missing values, split chronologically, scale on train, window."""
+    from brickwork.data.bundle import DataBundle, Split
+    from brickwork.data.preprocess import make_preprocessing, normalize_step
+    from brickwork.data.splits import chronological
+
+    path = Path(spec.path).expanduser()
+    values, names, targets, report = read_series(spec)
     tr, va, te = chronological(len(values), spec.validation_split, 0.2 if spec.test_split is None else spec.test_split)
     train_part = torch.from_numpy(values[tr].astype(np.float32))
     if spec.normalize and not isinstance(spec.normalize, bool):
         mean, std = list(spec.normalize.mean), list(spec.normalize.std)
-        if len(mean) != len(cols):
-            raise BrickworkError(f"normalize gives {len(mean)} means but the series has {len(cols)} columns ({', '.join(names)}).")
+        if len(mean) != len(names):
+            raise BrickworkError(f"normalize gives {len(mean)} means but the series has {len(names)} columns ({', '.join(names)}).")
     elif spec.scale is False and not spec.normalize:
-        mean, std = [0.0] * len(cols), [1.0] * len(cols)
+        mean, std = [0.0] * len(names), [1.0] * len(names)
     else:
         mean_t, std_t = train_part.double().mean(0), train_part.double().std(0, correction=0)
         std_t = torch.where(std_t < 1e-12, torch.ones_like(std_t), std_t)
@@ -121,7 +131,7 @@ def load_timeseries(spec, seed: int):
     if len(splits[0]) == 0:
         raise BrickworkError(f"the training part of '{path}' has {tr.stop} steps, too few for lookback {spec.lookback} + "
                              f"horizon {spec.horizon}; lower them or the validation/test fractions.")
-    shape = [spec.lookback, len(cols)]
+    shape = [spec.lookback, len(names)]
     k = len(targets)
     return DataBundle(train=splits[0], val=splits[1] if len(splits[1]) else None, test=splits[2] if len(splits[2]) else None,
                       task="regression", input_shape=shape, num_classes=None, class_names=None,
