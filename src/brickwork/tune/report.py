@@ -89,7 +89,7 @@ def write_report(study: optuna.Study, template: dict, tspec: TuneSpec, out: Path
                 f"# Written by brickwork tune; train it with: brickwork train {out / 'best_spec.yaml'}\n")
         atomic_write(out / "best_spec.yaml", (note + yaml.safe_dump(spec, sort_keys=False)).encode())
         echo(f"best: trial {best.number}, {tspec.metric} {best.value:.4g}; spec written to {out / 'best_spec.yaml'}")
-    for line in write_plots(study, out / "plots"):
+    for line in write_plots(study, out / "plots", tspec.metric):
         echo(line)
     echo(f"trials table: {out / 'trials.csv'}")
     return spec
@@ -124,7 +124,7 @@ def short_names(names: list[str]) -> list[str]:
     return out
 
 
-def write_plots(study: optuna.Study, folder: Path) -> list[str]:
+def write_plots(study: optuna.Study, folder: Path, metric: str = "Objective Value") -> list[str]:
     """Optimization history and parameter importances as PNG; a line for each, saying why when skipped."""
     import matplotlib
 
@@ -143,7 +143,7 @@ def write_plots(study: optuna.Study, folder: Path) -> list[str]:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
-                ax = plot(study)
+                ax = plot(study, target_name=metric)
         except (ValueError, RuntimeError, ImportError, ZeroDivisionError) as e:
             lines.append(f"{name}.png skipped: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no detail'}")
             continue
