@@ -217,3 +217,17 @@ def test_zoo_style_backbone_as_a_custom_layer_takes_its_state_dict(tmp_path):
     assert report["unexpected"] == ["layers.backbone.net.fc.weight", "layers.backbone.net.fc.bias"]
     assert torch.equal(model.layers["backbone"].net.conv.weight, zoo.conv.weight)
     assert [n for n, p in model.named_parameters() if p.requires_grad] == ["layers.head.weight", "layers.head.bias"]
+
+
+def test_torchvision_backbone_needs_torchvision_or_works_with_it():
+    layer = {"input_shape": [3, 64, 64], "layers": [{"type": "brickwork.finetune.zoo:TorchvisionBackbone", "arch": "resnet18", "name": "backbone"},
+                                                    {"type": "dense", "units": 5, "name": "head"}]}
+    try:
+        import torchvision  # noqa: F401
+    except ImportError:
+        with pytest.raises(BrickworkError, match="needs torchvision, which is not installed"):
+            build_model(layer)
+        return
+    model = build_model(layer)
+    assert model.layer_info[0]["output_shape"] == [512]
+    assert model(torch.zeros(2, 3, 64, 64)).shape == (2, 5)
