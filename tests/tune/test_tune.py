@@ -131,3 +131,11 @@ def test_two_processes_share_one_study(tmp_path):
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     ran = [sum(line.startswith("trial ") for line in out.splitlines()) for out, _ in outputs]
     assert sum(ran) == 10 and min(ran) >= 1, ran
+
+
+def test_the_example_search_space_is_valid():
+    from brickwork.tune.study import read_template
+    from tests.conftest import EXAMPLES
+
+    template, _ = read_template(EXAMPLES / "tune" / "digits_mlp.yaml")
+    assert len(search_params(template["train"], "train")) == 3 and template["tune"]["metric"] == "val_accuracy"

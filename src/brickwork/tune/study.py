@@ -1,7 +1,7 @@
 """Hyperparameter search with Optuna: one trial = one in-process training of a resolved spec.
 
     from brickwork.tune import tune
-    result = tune("examples/tune_digits_mlp.yaml", trials=30, storage="sqlite:///tune.db")
+    result = tune("examples/tune/digits_mlp.yaml", trials=30, storage="sqlite:///tune.db")
     result.best_spec, result.out_dir
 
 Trials keep no run directory (so a study of hundreds stays light); their parameters, values
