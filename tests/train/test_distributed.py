@@ -5,6 +5,7 @@ order puts exactly the samples of each single-process batch on the two ranks, an
 averages their gradients, so the weights must agree up to float summation order.
 """
 
+import contextlib
 import csv
 import os
 import signal
@@ -34,10 +35,22 @@ SPEC = {
 }
 
 
-def brickwork(*args: str, cwd: Path, **popen) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "brickwork", *args], cwd=cwd, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+@pytest.fixture
+def brickwork():
+    """Start `python -m brickwork ARGS` in its own session; every job and its workers are killed at teardown."""
+    jobs = []
+
+    def start(*args: str, cwd: Path) -> subprocess.Popen:
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        job = subprocess.Popen([sys.executable, "-m", "brickwork", *args], cwd=cwd, env=env, text=True,
+                               start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        jobs.append(job)
+        return job
+
+    yield start
+    for job in jobs:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(job.pid, signal.SIGKILL)
 
 
 def write_spec(tmp_path: Path, **train) -> Path:
@@ -57,7 +70,7 @@ def assert_same_weights(a: dict, b: dict, atol: float = 1e-5) -> None:
         torch.testing.assert_close(a[key], b[key], atol=atol, rtol=0, msg=f"parameter {key} differs")
 
 
-def test_two_processes_match_one_and_resume_with_another_count(tmp_path):
+def test_two_processes_match_one_and_resume_with_another_count(tmp_path, brickwork):
     spec_path = write_spec(tmp_path)
     job = brickwork("train", str(spec_path), "--nproc", "2", "--runs-dir", "ddp_runs", cwd=tmp_path)
     out, err = job.communicate(timeout=240)
@@ -113,7 +126,7 @@ def _worker(launcher: int, rank: int) -> int | None:
 
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the worker through /proc")
-def test_killed_worker_stops_the_job_and_keeps_the_last_checkpoint(tmp_path):
+def test_killed_worker_stops_the_job_and_keeps_the_last_checkpoint(tmp_path, brickwork):
     job = brickwork("train", str(write_spec(tmp_path, epochs=10_000)), "--nproc", "2", "--runs-dir", "runs", cwd=tmp_path)
     last = tmp_path / "runs" / "ddp" / "checkpoints" / "last.safetensors"
     deadline = time.monotonic() + 120
@@ -123,11 +136,28 @@ def test_killed_worker_stops_the_job_and_keeps_the_last_checkpoint(tmp_path):
     victim = _worker(job.pid, rank=1)
     assert victim is not None
     os.kill(victim, signal.SIGKILL)
-    try:
-        _, err = job.communicate(timeout=120)
-    finally:
-        job.kill()
+    _, err = job.communicate(timeout=120)
     assert job.returncode != 0
     assert "a worker process failed" in err and "--resume" in err
     state = load_checkpoint(last)  # written atomically by rank 0: never half a file
     assert state["epoch"] >= 1 and "model" in state
+
+
+def test_launcher_restart_resumes_from_the_last_checkpoint(tmp_path, monkeypatch, brickwork):
+    monkeypatch.setenv("BRICKWORK_MAX_RESTARTS", "1")  # torchrun --max-restarts 1
+    spec_path = write_spec(tmp_path, epochs=60, verbose=2)
+    job = brickwork("train", str(spec_path), "--nproc", "2", "--runs-dir", "runs", cwd=tmp_path)
+    last = tmp_path / "runs" / "ddp" / "checkpoints" / "last.safetensors"
+    deadline = time.monotonic() + 120
+    while not last.exists() and time.monotonic() < deadline and job.poll() is None:
+        time.sleep(0.1)
+    victim = _worker(job.pid, rank=1)
+    assert victim is not None, "the job ended before a worker could be stopped"
+    os.kill(victim, signal.SIGKILL)
+    out, err = job.communicate(timeout=240)
+    assert job.returncode == 0, err
+    assert "resumed from" in out and "continuing at epoch" in out  # not started over
+    rows = list(csv.DictReader((tmp_path / "runs" / "ddp" / "metrics.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == list(range(1, 61))
+    single = train_from_spec(load_run_spec(spec_path), runs_dir=tmp_path / "single_runs")
+    assert_same_weights(weights(tmp_path / "runs" / "ddp"), weights(single.run_dir), atol=1e-4)

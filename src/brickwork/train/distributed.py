@@ -17,6 +17,7 @@ import contextlib
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -89,6 +90,16 @@ def shard(data, rank_: int, world: int):
         x, y = torch.as_tensor(data[0]), torch.as_tensor(data[1])
         return x[rank_::world], y[rank_::world]
     return data
+
+
+def restart_checkpoint_dir(runs_dir, name: str | None) -> Path | None:
+    """After torchrun restarted the workers (`--max-restarts`), the run directory to continue
+    from: the one `--nproc` chose, else runs_dir/NAME when the run was named; None otherwise."""
+    if int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) == 0:
+        return None
+    given = os.environ.get("BRICKWORK_RUN_DIR")
+    run_dir = Path(given) if given else Path(runs_dir) / name if name else None
+    return run_dir if run_dir is not None and (run_dir / "checkpoints" / "last.safetensors").is_file() else None
 
 
 @contextlib.contextmanager

@@ -204,8 +204,10 @@ def _fit(model, data, validation_data, user_callbacks, run_dir, resume, task, sp
 
     if resume is not None:
         resume = Path(resume)
-        state = load_checkpoint(resume / "checkpoints" / "last.safetensors" if resume.is_dir() else resume)
+        path = resume / "checkpoints" / "last.safetensors" if resume.is_dir() else resume
+        state = load_checkpoint(path)
         t.load_state_dict(state)
+        t.say(f"resumed from {path}: continuing at epoch {t.initial_epoch + 1}/{spec.epochs}")
         set_rng_state(state["rng"])
     if run_dir is not None:
         rundir.write_environment(run_dir, device, spec)
