@@ -208,7 +208,9 @@ def fixed_suggest(params: dict) -> Suggest:
             raise BrickworkError(f"the search space has a parameter '{name}' that the trial did not record{did_you_mean(name, params)}; "
                                  "the spec's search space changed since the study ran, so start a new --study.")
         value = params[name]
-        return int(value) if kind == "int" else value
+        if kind == "int":
+            return int(value)
+        return _on_grid(value) if marker.get("step") is not None and isinstance(value, float) else value
     return suggest
 
 
@@ -222,12 +224,15 @@ def optuna_suggest(trial) -> Suggest:
             return trial.suggest_int(name, int(args[0]), int(args[1]), step=int(marker.get("step", 1)), log=bool(marker.get("log", False)))
         log = kind == "loguniform" or bool(marker.get("log", False))
         step = marker.get("step")
-        return trial.suggest_float(name, float(args[0]), float(args[1]), step=None if log or step is None else float(step), log=log)
+        if log or step is None:
+            return trial.suggest_float(name, float(args[0]), float(args[1]), log=log)
+        return _on_grid(trial.suggest_float(name, float(args[0]), float(args[1]), step=float(step)))
     return suggest
 
 
-def has_search_space(data: dict) -> bool:
-    return any(search_params(v, k) for k, v in data.items() if k != "tune")
+def _on_grid(value: float) -> float:
+    """0.15000000000000002 (a float on a step grid) -> 0.15."""
+    return float(f"{value:.12g}")
 
 
 def check_no_search_space(data: dict, where: str) -> None:

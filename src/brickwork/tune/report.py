@@ -55,8 +55,13 @@ def rows(study: optuna.Study) -> tuple[list[str], list[list]]:
     for i, t in enumerate(trials):
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
         table.append([i + 1, t.number, t.state.name.lower(), last_value(t), t.user_attrs.get("epochs"), t.user_attrs.get("best_epoch"),
-                      None if seconds is None else round(seconds, 2), *(t.params.get(n) for n in names)])
+                      None if seconds is None else round(seconds, 2), *(_tidy(t.params.get(n)) for n in names)])
     return header, table
+
+
+def _tidy(value):
+    """0.15000000000000002 (a float on a step grid) -> 0.15."""
+    return float(f"{value:.12g}") if isinstance(value, float) else value
 
 
 def best_spec(study: optuna.Study, template: dict) -> dict | None:
