@@ -139,3 +139,26 @@ def test_the_example_search_space_is_valid():
 
     template, _ = read_template(EXAMPLES / "tune" / "digits_mlp.yaml")
     assert len(search_params(template["train"], "train")) == 3 and template["tune"]["metric"] == "val_accuracy"
+
+
+def test_tuning_a_fine_tuning_spec_and_cli_errors(tmp_path, capsys):
+    from brickwork.cli.main import main
+    from brickwork.models import build_model
+    from brickwork.models.io import save_model
+
+    base = save_model(build_model({"input_shape": [1, 8, 8], "layers": ["flatten", {"type": "dense", "units": 16, "name": "fc"},
+                                                                         {"type": "dense", "units": 10, "name": "head"}]}), tmp_path / "base.safetensors")
+    spec = {"name": "ft", "data": {"dataset": "digits", "limit": 300}, "train": {"epochs": 2},
+            "finetune": {"base": str(base), "head": True, "head_lr": {"loguniform": [1e-3, 1e-1]}, "freeze": {"choice": [["fc"], []]}},
+            "tune": {"metric": "val_loss", "sampler": "random", "seed": 0, "pruner": "none"}}
+    study = tune(spec, trials=3, out_dir=tmp_path / "out", echo=lambda line: None).study
+    assert study.direction == optuna.study.StudyDirection.MINIMIZE and len(study.trials) == 3
+    assert {"finetune.head_lr", "finetune.freeze"} == set(study.trials[0].params)
+    best = yaml.safe_load((tmp_path / "out" / "best_spec.yaml").read_text())
+    assert best["finetune"]["head_lr"] == study.best_params["finetune.head_lr"] and "tune" not in best
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(SPEC))
+    assert main(["tune", str(path), "--storage", "tune.db", "--out", str(tmp_path / "o")]) == 2
+    assert "not a database URL" in capsys.readouterr().err
+    assert main(["tune", str(path), "--set", "tune.pruner={type: median, patience: 3}", "--out", str(tmp_path / "o")]) == 2
+    assert "MedianPruner has no setting 'patience'" in capsys.readouterr().err
