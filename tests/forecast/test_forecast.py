@@ -170,5 +170,9 @@ def test_forecast_cli(trained, tmp_path, capsys):
     assert "seasonal_naive" in out and "naive" in out
     with pytest.raises(BrickworkError, match="--steps N"):
         cli("forecast", run_dir)
+    with pytest.raises(BrickworkError, match="history file"):
+        cli("forecast", run_dir, "--steps", 2, "--history", tmp_path / "missing.csv")
+    assert cli("forecast", run_dir, "--steps", 2, "--history", write_csv(tmp_path / "h.csv", values[:100]), "--json") == 0
+    assert json.loads(capsys.readouterr().out)["forecast"] == pytest.approx(forecast(model, 2, history=values[:100])["forecast"])
     with pytest.raises(BrickworkError, match="between 1 and the lookback"):
         cli("forecast", run_dir, "--evaluate", "--season", 100)

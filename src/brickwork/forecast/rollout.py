@@ -8,6 +8,8 @@ extra `feature_columns` can only forecast one horizon ahead, since their future 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
@@ -39,6 +41,8 @@ def read_history(model: nn.Module, path) -> np.ndarray:
     """Rows [T, C] of another CSV with the training file's columns, missing values handled alike."""
     from brickwork.data.timeseries import read_series
 
+    if not Path(path).expanduser().is_file():
+        raise BrickworkError(f"history file '{path}' does not exist; pass a CSV with the training file's columns to --history.")
     spec = series_spec(model).model_copy(update={"limit": None})
     return read_series(spec, path)[0]
 
