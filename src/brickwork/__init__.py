@@ -17,7 +17,7 @@ _EXPORTS = {
     "summary": "brickwork.models", "print_summary": "brickwork.models",
     "fit": "brickwork.train", "evaluate": "brickwork.train", "predict": "brickwork.train",
     "save_model": "brickwork.models.io", "load": "brickwork.models.io",
-    "load_data": "brickwork.data", "generate": "brickwork.generate", "export_model": "brickwork.export",
+    "load_data": "brickwork.data", "generate": "brickwork.generate", "forecast": "brickwork.forecast", "export_model": "brickwork.export",
 }
 __all__ = [*_EXPORTS, "__version__"]
 

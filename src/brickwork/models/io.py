@@ -27,6 +27,15 @@ MODEL_FORMAT = "brickwork.model/1"
 CHECKPOINT_FORMAT = "brickwork.checkpoint/1"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
 def atomic_write(path: str | Path, data: bytes) -> Path:
     """Write `data` to `path` so readers see the old file or the new one, never a mix."""
     path = Path(path)
@@ -36,6 +45,7 @@ def atomic_write(path: str | Path, data: bytes) -> Path:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
+            os.fchmod(f.fileno(), 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual mode
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:

@@ -48,12 +48,26 @@ def load_run(spec: RunSpec):
     if bundle.input_shape is not None and list(model.input_shape) != list(bundle.input_shape) and None not in model.input_shape:
         raise BrickworkError(f"model.input_shape is {list(model.input_shape)} but the data gives samples of shape {list(bundle.input_shape)}; "
                              f"set model.input_shape: {list(bundle.input_shape)} (or reshape the data).")
+    if bundle.vocab is not None:
+        _check_vocabulary(model, len(bundle.vocab))
     model.metadata = {
         "task": bundle.task, "preprocessing": bundle.preprocessing, "class_names": bundle.class_names,
         "num_classes": bundle.num_classes, "vocab": bundle.vocab.to_json() if bundle.vocab is not None else None,
         "data": spec.data.model_dump(mode="json"), "seed": spec.train.seed, "name": spec.name,
     }
     return model, bundle
+
+
+def _check_vocabulary(model, size: int) -> None:
+    """The first embedding must have a row for every token id the data can hold."""
+    import torch
+
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Embedding):
+            if module.num_embeddings < size:
+                raise BrickworkError(f"embedding '{name.rsplit('.', 1)[-1]}' has input_dim {module.num_embeddings} but the data's vocabulary has {size} "
+                                     f"tokens (ids 0..{size - 1}, incl. <pad> and <unk>); set its input_dim: {size}.")
+            return
 
 
 def train_from_spec(spec: RunSpec, *, runs_dir: str | Path = "runs", name: str | None = None,
