@@ -39,9 +39,24 @@ def init_from_env(device: torch.device) -> torch.device:
         device = torch.device("cuda", local_rank % torch.cuda.device_count())
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        rank_, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", store=_store(rank_, world), rank=rank_, world_size=world)
         atexit.register(_leave)
     return device
+
+
+def _store(rank_: int, world: int) -> dist.Store:
+    """The launcher's key-value store, under a prefix for this restart attempt.
+
+    After `--max-restarts` relaunches the workers, the store still holds the previous
+    attempt's addresses; without the prefix the new workers may dial dead peers.
+    """
+    host, port = os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True":  # torchrun's agent hosts it
+        base = dist.TCPStore(host, port, world, is_master=False)
+    else:  # launched some other way: rank 0 hosts it
+        base = dist.TCPStore(host, port, world, is_master=rank_ == 0, multi_tenant=True)
+    return dist.PrefixStore(f"brickwork/attempt_{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", base)
 
 
 def _leave() -> None:
