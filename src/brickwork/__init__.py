@@ -16,6 +16,7 @@ _EXPORTS = {
     "Sequential": "brickwork.models", "Graph": "brickwork.models", "build_model": "brickwork.models",
     "summary": "brickwork.models", "print_summary": "brickwork.models",
     "fit": "brickwork.train", "evaluate": "brickwork.train", "predict": "brickwork.train",
+    "EarlyStopping": "brickwork.train", "ModelCheckpoint": "brickwork.train", "ReduceLROnPlateau": "brickwork.train",
     "save_model": "brickwork.models.io", "load": "brickwork.models.io",
     "load_data": "brickwork.data", "generate": "brickwork.generate", "forecast": "brickwork.forecast", "export_model": "brickwork.export",
 }
