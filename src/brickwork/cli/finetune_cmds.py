@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from brickwork.cli.train_cmds import report_run
 from brickwork.errors import BrickworkError
 from brickwork.spec.finetune import FinetuneSpec
 
@@ -28,14 +29,7 @@ def cmd_finetune(args) -> int:
         print(describe(model, report))
         return 0
     result = finetune_from_spec(spec, base, runs_dir=args.runs_dir, name=args.name, resume=args.resume, device=args.device)
-    if result.history.stop_reason == "nan":
-        print(f"training diverged (NaN/Inf loss); the last good checkpoint is in {result.run_dir / 'checkpoints'}")
-        return 1
-    test = {k: v for k, v in result.test_metrics.items() if isinstance(v, float)}
-    if test:
-        print("test: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
-    print(f"run directory: {result.run_dir}")
-    return 0
+    return report_run(result)
 
 
 def register(sub) -> None:

@@ -26,6 +26,11 @@ def cmd_train(args) -> int:
     result = train_from_spec(spec, runs_dir=args.runs_dir, name=args.name, resume=args.resume, device=args.device)
     if result.run_dir is None:  # a worker other than rank 0 of a distributed job
         return 0
+    return report_run(result)
+
+
+def report_run(result) -> int:
+    """Print a finished run's test metrics and directory; exit code 1 if it diverged."""
     if result.history.stop_reason == "nan":
         print(f"training diverged (NaN/Inf loss); the last good checkpoint is in {result.run_dir / 'checkpoints'}")
         return 1
