@@ -1,0 +1,145 @@
+"""The model endpoints: POST /predict, /generate (language models) and /forecast (forecasters)."""
+
+from __future__ import annotations
+
+from itertools import chain
+
+import numpy as np
+import torch
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from brickwork.errors import BrickworkError
+from brickwork.serve.validation import (
+    RequestError,
+    check_object,
+    check_prompt,
+    number,
+    parse_json,
+    to_array,
+)
+
+PREDICT_EXAMPLE = '{"inputs": [[...]], "top_k": 3}'
+GENERATE_EXAMPLE = '{"prompt": "ROMEO:", "length": 200, "temperature": 0.8, "top_k": 20}'
+
+
+def add_model_routes(app: FastAPI, model: torch.nn.Module, meta: dict, kind: str, activation: str | None, config, submit) -> None:
+    """Register /predict, /generate and /forecast for `model` on `app`."""
+    from brickwork.data import apply_preprocessing
+    from brickwork.data.text import Vocab
+    from brickwork.train.interpret import interpret
+
+    preprocessing = meta.get("preprocessing") or {}
+    input_shape = list(model.input_shape)
+    tokens = model.input_dtype == torch.long
+    vocab = Vocab.from_json(meta["vocab"]) if meta.get("vocab") else None
+    vocab_size = len(vocab) if vocab is not None else _embedding_size(model) if tokens else None
+    # a language model's next-token distribution is labelled by the vocabulary
+    labels = {**meta, "class_names": vocab.tokens if kind == "language_model" else meta.get("class_names")}
+
+    def prepare(raw: np.ndarray) -> torch.Tensor:
+        try:
+            return apply_preprocessing(preprocessing, torch.from_numpy(raw))
+        except BrickworkError as e:
+            raise RequestError(422, str(e)) from None
+
+    @app.post("/predict")
+    async def predict(request: Request):
+        body = await request.body()
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type == "application/json":
+            doc = check_object(parse_json(body), {"inputs", "top_k"}, PREDICT_EXAMPLE)
+            if "inputs" not in doc:
+                raise RequestError(422, f"the JSON has no 'inputs'; send {PREDICT_EXAMPLE}.")
+            top_k = number(doc, "top_k", 3, 1, 1000, integer=True)
+            raw = await run_in_threadpool(to_array, doc["inputs"], input_shape, tokens, vocab_size)
+        elif content_type == "multipart/form-data" or content_type.startswith("image/"):
+            data, top_k = await _image_upload(request, content_type, body, kind)
+            raw = await run_in_threadpool(_decode_image, data, input_shape, preprocessing)
+        else:
+            raise RequestError(415, f"Content-Type '{content_type or 'none'}' is not accepted; send application/json "
+                                    f"{PREDICT_EXAMPLE}{', or an image (multipart field file, or image/png bytes)' if kind == 'image_classifier' else ''}.")
+        x = await run_in_threadpool(prepare, raw)
+        out = await submit(request.app.state.queue, x)
+        if kind == "language_model":
+            out = out[:, -1]  # the next token after the last position
+        return {"model": meta.get("name"), "predictions": interpret(out, labels, activation, top_k)}
+
+    @app.post("/generate")
+    async def generate_text(request: Request):
+        if kind != "language_model":
+            raise RequestError(404, f"/generate is for language models; this model's kind is {kind}; use POST /predict.")
+        doc = check_object(parse_json(await request.body()), {"prompt", "length", "temperature", "top_k", "top_p", "seed"}, GENERATE_EXAMPLE)
+        prompt = check_prompt(doc.get("prompt"), vocab, config.max_prompt_chars)
+        options = {"length": number(doc, "length", min(200, config.max_generate_length), 1, config.max_generate_length, integer=True),
+                   "temperature": number(doc, "temperature", 1.0, 0, 10),
+                   "top_k": number(doc, "top_k", None, 0, len(vocab), integer=True, allow_null=True),
+                   "top_p": number(doc, "top_p", None, 1e-6, 1, allow_null=True),
+                   "seed": number(doc, "seed", None, 0, 2**63 - 1, integer=True, allow_null=True)}
+        from brickwork.generate import generate
+
+        pieces = generate(model, vocab, prompt, **options)
+        try:  # the prompt's forward pass and first token: errors here are still a 4xx, not a cut stream
+            first = await run_in_threadpool(next, pieces, "")
+        except BrickworkError as e:
+            raise RequestError(422, str(e)) from None
+        return StreamingResponse(chain([first], pieces), media_type="text/plain; charset=utf-8",
+                                 headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+
+    @app.post("/forecast")
+    async def forecast(request: Request):
+        if kind != "forecaster":
+            raise RequestError(404, f"/forecast is for time-series forecasters; this model's kind is {kind}; use POST /predict.")
+        doc = check_object(parse_json(await request.body()), {"history", "horizon"}, '{"history": [[...]], "horizon": 12}')
+        return await run_in_threadpool(_forecast, model, doc)
+
+
+async def _image_upload(request: Request, content_type: str, body: bytes, kind: str) -> tuple[bytes, int]:
+    """The image bytes and top_k of an upload: multipart field `file` (and `top_k`), or raw bytes."""
+    if kind != "image_classifier":
+        raise RequestError(415, f"this model's kind is {kind}, not image_classifier; send application/json {PREDICT_EXAMPLE}.")
+    if content_type.startswith("image/"):
+        return body, _int_param(request.query_params.get("top_k", "3"))
+    try:
+        form = await request.form(max_files=1, max_fields=4)
+    except Exception as e:  # noqa: BLE001 - the multipart parser raises several types
+        raise RequestError(400, f"the multipart body could not be parsed ({e}); send the image as form field 'file'.") from None
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise RequestError(422, "the form has no file field 'file'; send the image as -F file=@digit.png.")
+    top_k = _int_param(form["top_k"]) if isinstance(form.get("top_k"), str) else 3
+    return await upload.read(), top_k
+
+
+def _int_param(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 1000:
+        raise RequestError(422, f"'top_k' must be a whole number from 1 to 1000, got {value!r}.")
+    return int(value)
+
+
+def _decode_image(data: bytes, input_shape: list, preprocessing: dict) -> np.ndarray:
+    from brickwork.data.inputs import read_image
+
+    if not data:
+        raise RequestError(422, "the uploaded image is empty (0 bytes).")
+    try:
+        return read_image(data, input_shape, preprocessing, name="the uploaded file")[None]
+    except BrickworkError as e:
+        raise RequestError(422, str(e)) from None
+
+
+def _embedding_size(model: torch.nn.Module) -> int | None:
+    return next((m.num_embeddings for m in model.modules() if isinstance(m, torch.nn.Embedding)), None)
+
+
+def _forecast(model: torch.nn.Module, doc: dict) -> dict:
+    """The forecast of `doc['history']` (default: none, the function's own default) by brickwork.forecast."""
+    try:
+        from brickwork.forecast import forecast
+    except ImportError:
+        raise RequestError(501, "forecasting needs brickwork.forecast, which this installation of brickwork does not have; upgrade brickwork.") from None
+    try:
+        return {"forecast": forecast(model, doc)}
+    except BrickworkError as e:
+        raise RequestError(422, str(e)) from None
