@@ -111,3 +111,33 @@ def lm_server(lm_file):
     yield url
     out = stop_server(proc)
     assert "Traceback" not in out, out
+
+
+def forecaster(folder: Path) -> Path:
+    """An untrained dense forecaster on a generated seasonal series, with its data section recorded."""
+    import numpy as np
+
+    from brickwork.data import load_data
+    from brickwork.models import build_model
+    from brickwork.spec.data import DataSpec
+
+    t = np.arange(200)
+    (folder / "series.csv").write_text("t,value\n" + "".join(f"{i},{10 + np.sin(i / 4) + i / 50:.4f}\n" for i in t))
+    data = DataSpec(dataset="timeseries", path=str(folder / "series.csv"), target_columns="value", lookback=8, horizon=2)
+    bundle = load_data(data, seed=0)
+    model = build_model({"name": "tiny_forecaster", "input_shape": [8, 1], "layers": ["flatten", {"type": "dense", "units": 2}]})
+    return save_model(model, folder / "forecaster.safetensors", name="tiny_forecaster", task="regression",
+                      preprocessing=bundle.preprocessing, data=data.model_dump(mode="json"))
+
+
+@pytest.fixture(scope="module")
+def forecast_file(tmp_path_factory) -> Path:
+    return forecaster(tmp_path_factory.mktemp("series"))
+
+
+@pytest.fixture(scope="module")
+def forecast_server(forecast_file):
+    proc, url = start_server(forecast_file)
+    yield url
+    out = stop_server(proc)
+    assert "Traceback" not in out, out

@@ -72,3 +72,12 @@ def test_text_streams_into_the_page(browser, lm_server):
     page.wait_for_function("document.querySelector('#text').textContent.length >= 35", timeout=15000)
     assert page.inner_text("#text").startswith("to be")
     page.close()
+
+
+def test_forecast_plot_is_drawn(browser, forecast_server):
+    page = browser.new_page()
+    page.goto(forecast_server + "/")
+    page.wait_for_selector("#forecast-panel:not(.hidden)")
+    page.wait_for_selector("#plot polyline", timeout=15000)
+    assert page.locator("#plot polyline").count() == 2 and "24 steps" in page.inner_text("#plot")
+    page.close()

@@ -189,3 +189,24 @@ def test_serve_refuses_a_missing_model(tmp_path):
     from brickwork.cli.main import main
 
     assert main(["serve", str(tmp_path / "nope.safetensors"), "--port", "0"]) == 2
+
+
+def test_forecast_matches_the_library(forecast_server, forecast_file):
+    pytest.importorskip("brickwork.forecast")
+    from brickwork.forecast import forecast
+
+    with httpx.Client(base_url=forecast_server, timeout=30) as c:
+        info = c.get("/info").json()
+        assert info["kind"] == "forecaster" and info["forecast"]["lookback"] == 8 and "POST /forecast" in info["endpoints"]
+        history = [10 + i / 10 for i in range(20)]
+        got = c.post("/forecast", json={"history": history, "steps": 5}).json()
+        default = c.post("/forecast", json={}).json()
+        r = c.post("/forecast", json={"history": [1.0, 2.0], "steps": 5})
+        assert r.status_code == 422 and "lookback" in r.json()["error"]
+        r = c.post("/forecast", json={"history": ["a"] * 10})
+        assert r.status_code == 422 and "numbers only" in r.json()["error"]
+        r = c.post("/forecast", json={"steps": 0})
+        assert r.status_code == 422 and "'steps'" in r.json()["error"]
+    model = brickwork.load(forecast_file)
+    expected = forecast(model, 5, history=np.asarray(history, dtype=np.float64))
+    assert np.allclose(got["forecast"], expected["forecast"], atol=1e-5) and len(default["forecast"]) == 12

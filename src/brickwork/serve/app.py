@@ -7,7 +7,7 @@
                     or the raw bytes with Content-Type image/*) for image models
     POST /generate  language models: JSON {"prompt", "length", "temperature", "top_k",
                     "top_p", "seed"}; the text streams back as it is sampled
-    POST /forecast  forecasters (brickwork.forecast): JSON {"history": [...], "horizon": N}
+    POST /forecast  forecasters (brickwork.forecast): JSON {"history": [...], "steps": N}
 
 Every error is a JSON {"error": "..."} with a 4xx status (5xx only for a bug). Inference runs
 off the event loop: /predict requests are micro-batched (brickwork.serve.batching) and

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from itertools import chain
 
 import numpy as np
@@ -91,7 +92,7 @@ def add_model_routes(app: FastAPI, model: torch.nn.Module, meta: dict, kind: str
     async def forecast(request: Request):
         if kind != "forecaster":
             raise RequestError(404, f"/forecast is for time-series forecasters; this model's kind is {kind}; use POST /predict.")
-        doc = check_object(parse_json(await request.body()), {"history", "horizon"}, '{"history": [[...]], "horizon": 12}')
+        doc = check_object(parse_json(await request.body()), {"history", "steps"}, '{"history": [...], "steps": 12}')
         return await run_in_threadpool(_forecast, model, doc)
 
 
@@ -134,12 +135,20 @@ def _embedding_size(model: torch.nn.Module) -> int | None:
 
 
 def _forecast(model: torch.nn.Module, doc: dict) -> dict:
-    """The forecast of `doc['history']` (default: none, the function's own default) by brickwork.forecast."""
+    """brickwork.forecast.forecast of `doc['history']` (raw values [T] or [T, columns]; default:
+    the model's training series) for `doc['steps']` steps."""
     try:
         from brickwork.forecast import forecast
     except ImportError:
         raise RequestError(501, "forecasting needs brickwork.forecast, which this installation of brickwork does not have; upgrade brickwork.") from None
+    steps = number(doc, "steps", 12, 1, 1000, integer=True)
+    history = doc.get("history")
+    if history is not None:
+        if not isinstance(history, list) or not history:
+            raise RequestError(422, f"'history' must be a non-empty JSON array of numbers [T] or rows [T, columns], got {json.dumps(history)[:40]}.")
+        shape = [len(history)] + ([len(history[0])] if isinstance(history[0], list) else [])
+        history = to_array(history, shape, False, None)[0]
     try:
-        return {"forecast": forecast(model, doc)}
+        return forecast(model, steps, history=None if history is None else history.astype(np.float64))
     except BrickworkError as e:
         raise RequestError(422, str(e)) from None
