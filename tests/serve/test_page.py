@@ -79,5 +79,5 @@ def test_forecast_plot_is_drawn(browser, forecast_server):
     page.goto(forecast_server + "/")
     page.wait_for_selector("#forecast-panel:not(.hidden)")
     page.wait_for_selector("#plot polyline", timeout=15000)
-    assert page.locator("#plot polyline").count() == 2 and "24 steps" in page.inner_text("#plot")
+    assert page.locator("#plot polyline").count() == 2 and "24 steps" in page.text_content("#plot")
     page.close()
