@@ -116,7 +116,12 @@ def export_model(model: nn.Module, path: str | Path, fmt: str = "onnx", preproce
     example = _inputs(model, 2, 0)
     tmp = _atomic_target(path)
     try:
-        (_export_onnx if fmt == "onnx" else _export_torchscript)(model, example, tmp)
+        try:
+            (_export_onnx if fmt == "onnx" else _export_torchscript)(model, example, tmp)
+        except Exception as e:  # noqa: BLE001 - the exporters raise many types for unsupported graphs
+            raise BrickworkError(f"{fmt} export of this model failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+                                 f"the graph uses an operation {fmt} cannot express (e.g. a bidirectional recurrent layer over "
+                                 f"masked input for ONNX). Try --format {'torchscript' if fmt == 'onnx' else 'onnx'}.") from None
         report = parity(model, tmp, fmt, real_inputs)
         if not report["ok"]:
             raise BrickworkError(f"export parity check failed: {fmt} and PyTorch differ by {report['max_abs_error']:.3g} (> {TOLERANCE}); the file was not written.")
