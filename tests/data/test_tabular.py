@@ -81,3 +81,21 @@ def test_missing_drop_is_explicit(tmp_path):
         load_data({"dataset": "csv", "path": str(p)})
     b = load_data({"dataset": "csv", "path": str(p), "missing": "drop", "test_split": 0, "validation_split": 0})
     assert len(b.train) == 19 and 3.0 not in b.train.x[:, 0].tolist()
+
+
+@pytest.mark.parametrize("task", [None, "regression"])
+def test_blank_label_names_file_and_line(tmp_path, task):
+    p = tmp_path / "labels.csv"
+    p.write_text("x,label\n1,0\n2,1\n3, \n4,1\n")
+    with pytest.raises(BrickworkError, match=r"labels.csv' line 4 has an empty label \(column 'label'\)"):
+        load_data({"dataset": "csv", "path": str(p), "task": task, "missing": "drop"})
+    test = tmp_path / "test.csv"
+    test.write_text("x,label\n1,0\n2,\n")
+    p.write_text("x,label\n" + "".join(f"{i},{i % 2}\n" for i in range(10)))
+    with pytest.raises(BrickworkError, match="test.csv' line 3 has an empty label"):
+        load_data({"dataset": "csv", "path": str(p), "test_path": str(test)})
+
+
+def test_unknown_encoding_is_a_clear_error(tmp_path):
+    with pytest.raises(BrickworkError, match=r"t.csv'.*`encoding: nope` is not a text encoding"):
+        load_data({"dataset": "csv", "path": str(table(tmp_path)), "encoding": "nope"})

@@ -65,3 +65,13 @@ def test_text_csv_classification(tmp_path):
         assert ("great" in b.vocab.decode(x)) == (y.item() == 1)
     # numbers unseen in training become <unk> (id 1) in the test split
     assert (b.test.x == 1).any()
+
+
+def test_text_csv_blank_label_and_unknown_encoding(tmp_path):
+    p = tmp_path / "reviews.csv"
+    p.write_text('text,label\n"fine",pos\n"bad",\n"ok",pos\n')
+    with pytest.raises(BrickworkError, match=r"reviews.csv' line 3 has an empty label \(column 'label'\)"):
+        load_data({"dataset": "text_csv", "path": str(p)})
+    for kind in ("text", "text_csv"):
+        with pytest.raises(BrickworkError, match=r"reviews.csv'.*`encoding: nope` is not a text encoding"):
+            load_data({"dataset": kind, "path": str(p), "encoding": "nope"})

@@ -8,6 +8,7 @@ which drops those rows with a logged warning (interpolation is for time series o
 
 from __future__ import annotations
 
+import codecs
 import csv
 import logging
 from pathlib import Path
@@ -21,10 +22,20 @@ log = logging.getLogger("brickwork.data")
 MISSING = {"", "na", "nan", "null", "none", "?"}
 
 
+def check_encoding(encoding: str, path: Path) -> None:
+    """Raise BrickworkError for a spec `encoding:` Python does not know (instead of a LookupError)."""
+    try:
+        codecs.lookup(encoding)
+    except (LookupError, TypeError):
+        raise BrickworkError(f"cannot read '{path}': `encoding: {encoding}` is not a text encoding Python knows; "
+                             "set `encoding:` to the file's encoding, e.g. utf-8, latin-1 or cp1252.") from None
+
+
 def read_table(path: Path, encoding: str = "utf-8") -> tuple[list[str], list[list[str]]]:
     """(header, rows) of a CSV file; blank or ragged rows raise an error naming the line."""
     if not path.is_file():
         raise BrickworkError(f"CSV file '{path}' does not exist; set `path:` to your file.")
+    check_encoding(encoding, path)
     try:
         with open(path, newline="", encoding=encoding) as f:
             rows = list(csv.reader(f))
@@ -79,6 +90,17 @@ def parse_numbers(rows: list[list[str]], cols: list[int], header: list[str], pat
                 raise BrickworkError(f"'{path}' line {i + 2}, column '{header[c]}' holds '{value}', which is not a number; "
                                      f"list only numeric columns in feature_columns.") from None
     return out
+
+
+def check_labels(rows: list[list[str]], col: int, header: list[str], path: Path) -> None:
+    """Raise BrickworkError naming the line of the first row whose label cell is blank.
+
+    Without this check a blank cell would silently become a class named ''.
+    """
+    for i, row in enumerate(rows):
+        if not row[col].strip():
+            raise BrickworkError(f"'{path}' line {i + 2} has an empty label (column '{header[col]}'); every row needs a label. "
+                                 "Fill in the label or delete the row.")
 
 
 def encode_labels(raw: list[str], raw_test: list[str] | None, spec, path: Path):
@@ -156,6 +178,7 @@ def load_csv(spec, seed: int):
         [i for i in range(len(header)) if i != label]
     if label in feats:
         raise BrickworkError(f"column '{header[label]}' is both the label and a feature; remove it from feature_columns.")
+    check_labels(rows, label, header, path)
     x, rows = _features(rows, feats, header, path, spec.missing)
     test_rows = None
     if spec.test_path:
@@ -163,6 +186,7 @@ def load_csv(spec, seed: int):
         theader, test_rows = read_table(tpath, spec.encoding)
         if theader != header:
             raise BrickworkError(f"'{tpath}' has columns {theader} but '{path}' has {header}; the test file needs the same header.")
+        check_labels(test_rows, label, header, tpath)
         x_test, test_rows = _features(test_rows, feats, header, tpath, spec.missing)
     y, class_names, y_test = encode_labels([r[label] for r in rows], None if test_rows is None else [r[label] for r in test_rows], spec, path)
     idx = classification_split(len(y), y, spec, seed, has_test=test_rows is not None)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from brickwork.data.tabular import check_encoding
 from brickwork.errors import BrickworkError
 
 PAD, UNK = 0, 1
@@ -106,6 +107,7 @@ def lengths(x: torch.Tensor) -> torch.Tensor:
 
 def read_text(path: Path, encoding: str = "utf-8") -> str:
     """A whole text file; decoding errors name the byte offset."""
+    check_encoding(encoding, path)
     try:
         raw = path.read_bytes()
     except OSError as e:
@@ -115,8 +117,6 @@ def read_text(path: Path, encoding: str = "utf-8") -> str:
     except UnicodeDecodeError as e:
         raise BrickworkError(f"'{path}' is not valid {encoding}: byte offset {e.start} cannot be decoded; "
                              f"set `encoding:` to the file's encoding (e.g. latin-1).") from None
-    except LookupError:
-        raise BrickworkError(f"unknown text encoding '{encoding}'; use e.g. utf-8 or latin-1.") from None
     if not text.strip():
         raise BrickworkError(f"'{path}' is empty; a language model needs a text corpus.")
     return text
@@ -150,12 +150,13 @@ def load_text(spec, seed: int):
 
 def load_text_csv(spec, seed: int):
     """The `text_csv` dataset: a CSV with a text column and a label column, padded to max_len."""
-    from brickwork.data.tabular import classification_split, encode_labels, read_table
+    from brickwork.data.tabular import check_labels, classification_split, encode_labels, read_table
 
     path = Path(spec.path).expanduser()
     header, rows = read_table(path, spec.encoding)
     text_col = _column(header, spec.text_column, path, "text_column")
     label_col = _column(header, spec.label_column if spec.label_column is not None else "label", path, "label_column")
+    check_labels(rows, label_col, header, path)
     texts, raw_labels = [r[text_col] for r in rows], [r[label_col] for r in rows]
     test_texts = test_labels = None
     if spec.test_path:
@@ -163,6 +164,7 @@ def load_text_csv(spec, seed: int):
         theader, trows = read_table(test_path, spec.encoding)
         if theader != header:
             raise BrickworkError(f"'{test_path}' has columns {theader} but '{path}' has {header}; the test file needs the same header.")
+        check_labels(trows, label_col, header, test_path)
         test_texts, test_labels = [r[text_col] for r in trows], [r[label_col] for r in trows]
     y, class_names, y_test = encode_labels(raw_labels, test_labels, spec, path)
     tok = [tokenize(t, spec.tokenizer, spec.lowercase) for t in texts]
