@@ -1,11 +1,13 @@
 """Callbacks: the shared monitor base, EarlyStopping restoring the best weights, LR control, NaN guard."""
 
 import csv
+import math
 
 import pytest
 import torch
 
 from brickwork.errors import BrickworkError
+from brickwork.models.io import load
 from brickwork.train import (
     Callback,
     EarlyStopping,
@@ -110,3 +112,24 @@ def test_terminate_on_nan_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     h = fit(mlp(), x, y, epochs=5, verbose=0, callbacks=[Poison()], run_dir=tmp_path)
     assert h.stop_reason == "nan" and len(h.epoch) == 3
     assert load_checkpoint(tmp_path / "checkpoints" / "last.safetensors")["epoch"] == 2
+
+
+def test_nan_mid_epoch_with_validation_stops_cleanly_and_keeps_good_weights(tmp_path):
+    """Divergence mid-epoch skips validation and the monitors, and the final model is the last good one."""
+    x, y = blobs()
+
+    class PoisonMidEpoch(Callback):
+        def on_batch_begin(self, batch, logs):
+            if self.trainer.epoch == 2 and batch == 0:
+                with torch.no_grad():
+                    self.trainer.model[0].weight.fill_(float("nan"))
+
+    h = fit(mlp(), x[:480], y[:480], validation_data=(x[480:], y[480:]), epochs=5, verbose=0,
+            callbacks=[PoisonMidEpoch(), EarlyStopping(patience=5, restore_best_weights=False)], run_dir=tmp_path)
+    assert h.stop_reason == "nan" and h.epoch == [0, 1, 2] and len(h["val_loss"]) == 3
+    assert math.isnan(h["val_loss"][-1]) and not math.isfinite(h["loss"][-1])
+    last = load_checkpoint(tmp_path / "checkpoints" / "last.safetensors")
+    assert last["epoch"] == 2
+    final = load(tmp_path / "model.safetensors", model=mlp())
+    for key, value in final.state_dict().items():
+        assert torch.isfinite(value).all() and torch.equal(value, last["model"][key])

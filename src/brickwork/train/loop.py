@@ -226,7 +226,10 @@ def _fit(model, data, validation_data, user_callbacks, run_dir, resume, task, sp
         _train_epoch(t, step_model, loader, loss_fn, schedule, amp, has_reg, device)
         distributed.sum_metrics(t.train_metrics)
         logs = t.train_metrics.compute()
-        if val_loader is not None and not t.diverged:
+        if t.diverged:  # stopped mid-epoch: no validation, no epoch-end hooks, no checkpoint
+            t.history.append(epoch, {**dict.fromkeys(t.history.history, float("nan")), **logs})
+            break
+        if val_loader is not None:
             val_metrics.reset()
             _evaluate_loader(model if world > 1 else step_model, val_loader, loss_fn, val_metrics, amp, device, spec.channels_last)
             distributed.sum_metrics(val_metrics)
@@ -243,9 +246,20 @@ def _fit(model, data, validation_data, user_callbacks, run_dir, resume, task, sp
     elif t.stop_training:
         t.history.stop_reason = "stopped"
     _call(callbacks, "on_train_end", {})
+    if t.diverged and run_dir is not None:
+        _restore_last_good(t, run_dir / "checkpoints" / "last.safetensors")
     if run_dir is not None:
         rundir.finish(run_dir, model, t.history)
     return t.history
+
+
+def _restore_last_good(t: Trainer, path: Path) -> None:
+    """After divergence, go back to the last checkpoint's weights unless a callback
+    (EarlyStopping's best weights) already left finite ones."""
+    if all(torch.isfinite(p).all() for p in t.model.parameters()) or not path.exists():
+        return
+    t.model.load_state_dict(load_checkpoint(path)["model"])
+    t.say(f"restored the weights of the last good checkpoint ({path}).")
 
 
 def _call(callbacks, hook: str, *args) -> None:
