@@ -65,14 +65,62 @@ def read_inputs(paths: list[str], input_shape: list, preprocessing: dict | None 
             rows.append(read_image(p, input_shape, preprocessing, name=str(p)))
             labels.append(p.name)
         elif suffix == ".npy":
-            array = np.load(p, allow_pickle=False)
-            batch = array.reshape(-1, *input_shape) if array.size != np.prod(input_shape) else array.reshape(1, *input_shape)
+            try:
+                array = np.load(p, allow_pickle=False)
+            except (OSError, ValueError) as e:
+                raise BrickworkError(f"input '{p}' is not a readable .npy array ({e}); save it with numpy.save (no pickled objects).") from None
+            single = array.ndim == len(input_shape) or (None not in input_shape and array.size == _known_size(input_shape))
+            batch = _samples(array.reshape(1 if single or array.ndim == 0 else len(array), -1), input_shape, str(p))
             rows.extend(batch)
-            labels.extend([p.name] if len(batch) == 1 else [f"{p.name}[{i}]" for i in range(len(batch))])
+            labels.extend([p.name] if single else [f"{p.name}[{i}]" for i in range(len(batch))])
         elif suffix == ".csv":
-            table = np.loadtxt(p, delimiter=",", ndmin=2, dtype=np.float32)
-            rows.extend(table.reshape(len(table), *input_shape))
+            table = _samples(_read_csv_rows(p), input_shape, str(p))
+            rows.extend(table)
             labels.extend(f"{p.name}:{i + 1}" for i in range(len(table)))
         else:
             raise BrickworkError(f"input '{p}': cannot read '{suffix}' files; pass PNG/JPEG images, .npy arrays or .csv rows.")
     return np.stack(rows).astype(np.float32), labels
+
+
+def _known_size(input_shape) -> int:
+    return int(np.prod([d for d in input_shape if d is not None]))
+
+
+def _samples(table: np.ndarray, input_shape: list, name: str) -> np.ndarray:
+    """Rows of flat values -> samples of the model's input shape, or an error naming the file.
+
+    A None dimension (a free sequence length) takes whatever the row's length gives it."""
+    known, width = _known_size(input_shape), table.shape[1]
+    if (width % known if None in input_shape else width != known) or width == 0:
+        raise BrickworkError(f"input '{name}' has {width} values per sample but the model takes inputs of shape "
+                             f"{list(input_shape)} ({'a multiple of ' if None in input_shape else ''}{known} values); "
+                             "give one sample per CSV row, or an .npy array of shape [N, *input_shape].")
+    return table.astype(np.float32).reshape(len(table), *[-1 if d is None else d for d in input_shape])
+
+
+def _read_csv_rows(path: Path) -> np.ndarray:
+    """Numeric CSV rows; a first row of column names is skipped; ragged or non-numeric rows are errors."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        lines = [(i + 1, row) for i, row in enumerate(csv.reader(f)) if any(cell.strip() for cell in row)]
+    if lines and not _numeric(lines[0][1]):
+        lines = lines[1:]  # a header
+    if not lines:
+        raise BrickworkError(f"input '{path}' has no data rows; give one sample per row of comma-separated numbers.")
+    width = len(lines[0][1])
+    for number, row in lines:
+        if len(row) != width:
+            raise BrickworkError(f"input '{path}' row {number} has {len(row)} values but the first data row has {width}; every row must be one whole sample.")
+        if not _numeric(row):
+            bad = next(cell for cell in row if not _numeric([cell]))
+            raise BrickworkError(f"input '{path}' row {number}: '{bad}' is not a number; the CSV must hold only numeric values (one sample per row).")
+    return np.array([[float(c) for c in row] for _, row in lines], dtype=np.float32)
+
+
+def _numeric(cells: list[str]) -> bool:
+    try:
+        [float(c) for c in cells]
+    except ValueError:
+        return False
+    return True
