@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import http.server
+import io
 import threading
 import urllib.request
 from pathlib import Path
@@ -51,6 +53,48 @@ def test_all_mirrors_fail_names_files_and_folder(tmp_path):
     with pytest.raises(BrickworkError) as e:
         dl.ensure_files("toy", tmp_path / "here", resources=(r,))
     assert "train.gz" in str(e.value) and str(tmp_path / "here") in str(e.value) and "every mirror failed" in str(e.value)
+
+
+class CutOff(io.BytesIO):
+    """A response that sends some bytes, then fails as a server closing mid-file does."""
+
+    def read(self, size=-1):
+        if self.tell():
+            raise http.client.IncompleteRead(b"", 1000)
+        return super().read(size)
+
+
+def test_incomplete_read_deletes_temp_and_tries_next_mirror(tmp_path):
+    good = resource(tmp_path, b"complete payload")
+    seen = []
+
+    def opener(url, timeout):
+        seen.append(url)
+        if url.startswith("https://cut.example/"):
+            return CutOff(b"compl")
+        return urllib.request.urlopen(url, timeout=timeout)
+
+    r = dl.Resource("blob.bin", good.md5, ("https://cut.example/",) + good.mirrors)
+    folder = dl.ensure_files("toy", tmp_path / "c", opener=opener, resources=(r,))
+    assert seen[0] == "https://cut.example/blob.bin" and len(seen) == 2
+    assert not [p for p in folder.iterdir() if p.suffix == ".part"]  # the cut-off temp file was deleted
+    assert (folder / "blob.bin").read_bytes() == b"complete payload"
+
+
+def test_offline_message_names_every_missing_file(tmp_path):
+    def offline(url, timeout):
+        if "t10k-images" in url:
+            return CutOff(b"partial")
+        raise OSError("no network")
+
+    (tmp_path / "train-labels-idx1-ubyte.gz").write_bytes(b"already here")
+    with pytest.raises(BrickworkError) as e:
+        dl.ensure_files("mnist", tmp_path, opener=offline, verify_present=False)
+    message = str(e.value)
+    for name in ("train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        assert name in message.split("every mirror failed")[0]
+    assert "train-labels" not in message and f"in '{tmp_path}'" in message and "\n" not in message
+    assert [p.name for p in tmp_path.iterdir()] == ["train-labels-idx1-ubyte.gz"]
 
 
 def test_download_off_names_files(tmp_path):

@@ -9,6 +9,7 @@ are off) the error names the exact files and the folder to put them in.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import tempfile
 import urllib.request
@@ -30,8 +31,12 @@ class Resource:
     mirrors: tuple[str, ...]
 
 
-_MNIST = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/")
-_FASHION = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)
+# Mirrors in the order tried; every one serves byte-identical files (checked by MD5 anyway).
+# yann.lecun.com is the original MNIST source but often refuses downloads, so it comes last.
+_MNIST = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/",
+          "https://yann.lecun.com/exdb/mnist/")
+_FASHION = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+            "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/")
 _CIFAR = ("https://www.cs.toronto.edu/~kriz/",)
 
 RESOURCES: dict[str, tuple[Resource, ...]] = {
@@ -70,7 +75,8 @@ def fetch(url: str, dest: Path, md5: str | None, opener=None) -> Path:
     """Stream `url` to a temp file in dest's folder, check MD5, fsync, rename onto `dest`.
 
     A checksum mismatch deletes the temp file and raises BrickworkError; network errors
-    propagate as OSError so the caller can try the next mirror.
+    (OSError, or http.client.HTTPException such as IncompleteRead when a server cuts off
+    mid-file) delete the temp file and propagate so the caller can try the next mirror.
     """
     opener = opener or urllib.request.urlopen
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -132,8 +138,8 @@ def ensure_files(dataset: str, data_dir: str | Path | None = None, download: boo
     missing = [r for r in resources if not (folder / r.filename).is_file()]
     if missing and not download:
         raise BrickworkError(_missing_message(dataset, folder, missing, "downloads are off (download: false)"))
-    failures: list[str] = []
     for r in missing:
+        failures: list[str] = []
         for base in r.mirrors:
             url = base + r.filename
             try:
@@ -141,10 +147,11 @@ def ensure_files(dataset: str, data_dir: str | Path | None = None, download: boo
                 break
             except BrickworkError:
                 raise
-            except (OSError, ValueError) as e:
+            except (OSError, ValueError, http.client.HTTPException) as e:
                 failures.append(f"{url}: {e}")
         else:
-            raise BrickworkError(_missing_message(dataset, folder, [r], "every mirror failed (" + "; ".join(failures) + ")"))
+            still = [m for m in missing if not (folder / m.filename).is_file()]
+            raise BrickworkError(_missing_message(dataset, folder, still, "every mirror failed (" + "; ".join(failures) + ")"))
     for r in resources if verify_present else ():
         _verify_once(folder / r.filename, r)
     return folder
@@ -168,8 +175,9 @@ def _verify_once(path: Path, resource: Resource) -> None:
 
 
 def _missing_message(dataset: str, folder: Path, missing, why: str) -> str:
+    """One paragraph naming every missing file, the folder they belong in and where to get them."""
     names = ", ".join(r.filename for r in missing)
-    urls = " or ".join(missing[0].mirrors)
+    urls = " or ".join(dict.fromkeys(base for r in missing for base in r.mirrors))
     return (f"dataset '{dataset}' needs {names} in '{folder}', but {'it is' if len(missing) == 1 else 'they are'} not there "
             f"and {why}. Download {'it' if len(missing) == 1 else 'them'} from {urls} and place {'it' if len(missing) == 1 else 'them'} "
             f"in '{folder}' (or point data_dir at the folder that has them, or set BRICKWORK_DATA).")
