@@ -48,6 +48,45 @@ def test_worker_processes(tmp_path):
     assert sum(len(yb) for _, yb in b.train.loader(3)) == 8
 
 
+def sample_ids(batches, reference: torch.Tensor) -> list[int]:
+    """Which row of `reference` each image of the batches is (the generated images are all distinct)."""
+    flat = reference.flatten(1)
+    return [int((flat == row.flatten()).all(1).nonzero().item()) for xb, _ in batches for row in xb]
+
+
+@pytest.mark.parametrize("world", [2, 3, 5])
+def test_streamed_folder_shards_across_ranks(tmp_path, world):
+    root = write_image_folder(tmp_path / "pets", per_class=6)
+    spec = {"dataset": "image_folder", "path": str(root), "validation_split": 0.0, "test_split": 0.0, "num_workers": 0}
+    mem, disk = load_data(spec), load_data({**spec, "in_memory": False})
+    shards = []
+    for rank in range(world):
+        loader = disk.train.loader(2, seed=3, rank=rank, world_size=world)
+        loader.set_epoch(1)
+        batches = list(loader)
+        assert len(batches) == len(loader)
+        shards.append(sample_ids(batches, mem.train.x))
+    assert len({len(s) for s in shards}) == 1  # equal batch counts, as DDP needs
+    flat = sum(shards, [])
+    assert set(flat) == set(range(12))  # every sample of the epoch is seen
+    if 12 % world == 0:
+        assert sorted(flat) == list(range(12))  # and exactly once
+    with pytest.raises(BrickworkError, match="rank 2 is outside"):
+        disk.train.loader(2, rank=2, world_size=2)
+
+
+def test_corrupt_image_in_worker_gives_the_original_message(tmp_path):
+    root = write_image_folder(tmp_path / "pets", per_class=2)
+    b = load_data({"dataset": "image_folder", "path": str(root), "in_memory": False, "num_workers": 1,
+                   "validation_split": 0, "test_split": 0})
+    (root / "dog" / "1.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")  # corrupted after loading
+    with pytest.raises(BrickworkError) as e:
+        list(b.train.loader(4, shuffle=False))
+    message = str(e.value)
+    assert message.startswith("cannot decode image '") and "1.png" in message
+    assert "Caught" not in message and "Traceback" not in message and "\n" not in message
+
+
 def test_corrupt_image_and_layout_errors(tmp_path):
     root = write_image_folder(tmp_path / "pets", per_class=3)
     (root / "dog" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")

@@ -8,9 +8,11 @@ tensor and go through the same pipeline as MNIST: the result is ordinary `Split`
 Larger sets (or `in_memory: false`) give `FolderSplit`s: the labels are in memory (`y`),
 the images are decoded per batch by `torch.utils.data.DataLoader` workers, then scaled,
 normalized and augmented as whole batches. `split.loader(batch_size, ...)` gives a loader
-with `set_epoch` and the same (seed, epoch) reproducibility as InMemoryLoader; iterating a
-FolderSplit directly uses `split.batch_size` (32 unless set). For on-disk sets the
-normalization statistics come from up to 2,000 training images (seeded).
+with `set_epoch`, the same (seed, epoch) reproducibility as InMemoryLoader and the same
+`rank`/`world_size` sharding; iterating a FolderSplit directly uses `split.batch_size` (32
+unless set). A corrupt file raises its own BrickworkError in the main process, not a
+DataLoader worker traceback. For on-disk sets the normalization statistics come from up to
+2,000 training images (seeded).
 """
 
 from __future__ import annotations
@@ -74,7 +76,13 @@ def probe(path: Path) -> tuple[int, tuple[int, int]]:
 
 
 class ImageFiles(Dataset):
-    """Dataset of (uint8 [C, H, W], label) decoded from files on demand."""
+    """Dataset of (uint8 [C, H, W], label, error) decoded from files on demand.
+
+    A file that cannot be decoded gives a zero image and its error message instead of
+    raising: DataLoader worker processes would re-raise the BrickworkError wrapped in a
+    "Caught ... in DataLoader worker process" traceback, so FolderLoader raises it itself,
+    in the main process, with the original one-paragraph message.
+    """
 
     def __init__(self, files: list[Path], labels: np.ndarray, channels: int, size: tuple[int, int]):
         self.files, self.labels, self.channels, self.size = files, labels, channels, size
@@ -83,7 +91,11 @@ class ImageFiles(Dataset):
         return len(self.files)
 
     def __getitem__(self, i: int):
-        return torch.from_numpy(decode(self.files[i], self.channels, self.size)), int(self.labels[i])
+        try:
+            image, error = torch.from_numpy(decode(self.files[i], self.channels, self.size)), ""
+        except BrickworkError as e:
+            image, error = torch.zeros((self.channels, *self.size), dtype=torch.uint8), str(e)
+        return image, int(self.labels[i]), error
 
 
 class FolderSplit:
@@ -103,9 +115,10 @@ class FolderSplit:
         self._epoch = epoch
 
     def loader(self, batch_size: int, *, shuffle: bool = True, seed: int = 0, device=None, drop_last: bool = False,
-               pin_memory: bool = False, augment=..., **_) -> FolderLoader:
+               pin_memory: bool = False, augment=..., rank: int = 0, world_size: int = 1) -> FolderLoader:
+        """Batches of this split; with world_size > 1, only this rank's shard of each epoch (as InMemoryLoader)."""
         return FolderLoader(self, batch_size, shuffle, seed, device, drop_last, pin_memory,
-                            (self.augment if shuffle else None) if augment is ... else augment)
+                            (self.augment if shuffle else None) if augment is ... else augment, rank, world_size)
 
     def __iter__(self):
         loader = self.loader(self.batch_size, shuffle=self.shuffle, seed=self.seed)
@@ -114,31 +127,53 @@ class FolderSplit:
 
 
 class FolderLoader:
-    """Batches from a FolderSplit; order and augmentation depend only on (seed, epoch)."""
+    """Batches from a FolderSplit; order and augmentation depend only on (seed, epoch, rank).
 
-    def __init__(self, split: FolderSplit, batch_size, shuffle, seed, device, drop_last, pin_memory, augment):
+    The DataLoader's sampler is this rank's part of the epoch order from
+    brickwork.data.loader.shard_order, so ranks see disjoint shards exactly as with
+    InMemoryLoader (padded by wrapping around when world_size does not divide the count).
+    """
+
+    def __init__(self, split: FolderSplit, batch_size, shuffle, seed, device, drop_last, pin_memory, augment,
+                 rank: int = 0, world_size: int = 1):
+        from brickwork.data.loader import check_rank
+
+        check_rank(rank, world_size)
         self.split, self.batch_size, self.shuffle, self.seed = split, batch_size, shuffle, seed
         self.device = torch.device(device) if device is not None else None
         self.drop_last, self.pin_memory, self.augment, self.epoch = drop_last, pin_memory, augment, 0
+        self.rank, self.world_size = rank, world_size
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
+        from brickwork.data.loader import shard_samples
+
+        m = shard_samples(len(self.split), self.world_size, self.drop_last)
+        return m // self.batch_size if self.drop_last else -(-m // self.batch_size)
+
+    def indices(self) -> list[int]:
+        """This rank's sample indices for the current epoch, in order."""
+        from brickwork.data.loader import shard_order
+
         n = len(self.split)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        order = shard_order(n, shuffle=self.shuffle, seed=self.seed, epoch=self.epoch, rank=self.rank,
+                            world_size=self.world_size, drop_last=self.drop_last)
+        return list(range(n)) if order is None else order.tolist()
 
     def __iter__(self):
         from brickwork.data.loader import epoch_generator
         from brickwork.data.preprocess import _apply_step
 
-        n = len(self.split)
-        order = torch.randperm(n, generator=epoch_generator(self.seed, self.epoch, 0)) if self.shuffle else torch.arange(n)
-        loader = DataLoader(self.split.dataset, batch_size=self.batch_size, sampler=order.tolist(), drop_last=self.drop_last,
+        loader = DataLoader(self.split.dataset, batch_size=self.batch_size, sampler=self.indices(), drop_last=self.drop_last,
                             num_workers=self.split.num_workers, pin_memory=self.pin_memory,
                             persistent_workers=False)
-        gen = epoch_generator(self.seed, self.epoch, 1) if self.augment is not None else None
-        for xb, yb in loader:
+        gen = epoch_generator(self.seed, self.epoch, 1, self.rank) if self.augment is not None else None
+        for xb, yb, errors in loader:
+            bad = next((e for e in errors if e), None)
+            if bad is not None:
+                raise BrickworkError(bad)
             if self.device is not None:
                 xb, yb = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
             xb = xb.float()

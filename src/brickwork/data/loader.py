@@ -31,6 +31,38 @@ def epoch_generator(seed: int, epoch: int, stream: int, rank: int = 0) -> torch.
     return torch.Generator().manual_seed(int(state[0] >> np.uint64(1)))
 
 
+def shard_samples(n: int, world_size: int = 1, drop_last: bool = False) -> int:
+    """Samples each rank gets per epoch: n on one rank, else n / world_size rounded up (padded) or down (drop_last)."""
+    if world_size == 1:
+        return n
+    return n // world_size if drop_last else -(-n // world_size)
+
+
+def shard_order(n: int, *, shuffle: bool, seed: int, epoch: int, rank: int = 0, world_size: int = 1,
+                drop_last: bool = False) -> torch.Tensor | None:
+    """This rank's sample indices for one epoch (None: all n in order, nothing to reorder).
+
+    Every rank draws the same (seed, epoch) permutation, pads it by wrapping around (or trims
+    it with drop_last) to a multiple of world_size, and takes every world_size-th index from
+    `rank`, so the ranks' shards are disjoint whenever world_size divides n.
+    """
+    if not shuffle and world_size == 1:
+        return None
+    order = torch.randperm(n, generator=epoch_generator(seed, epoch, 0)) if shuffle else torch.arange(n)
+    if world_size > 1:
+        total = shard_samples(n, world_size, drop_last) * world_size
+        if total > n:
+            order = torch.cat([order, order.repeat(-(-total // n))[: total - n]])
+        order = order[:total][rank::world_size]
+    return order
+
+
+def check_rank(rank: int, world_size: int) -> None:
+    """Raise BrickworkError unless 0 <= rank < world_size."""
+    if not 0 <= rank < world_size:
+        raise BrickworkError(f"rank {rank} is outside 0..{world_size - 1} for world_size {world_size}.")
+
+
 class InMemoryLoader:
     """Iterable of (xb, yb) batches over in-memory tensors `x` and `y` (same first dim)."""
 
@@ -41,8 +73,7 @@ class InMemoryLoader:
             raise BrickworkError(f"x has {len(x)} samples but y has {len(y)}; give one target per sample.")
         if batch_size < 1:
             raise BrickworkError(f"batch_size must be at least 1, got {batch_size}.")
-        if not 0 <= rank < world_size:
-            raise BrickworkError(f"rank {rank} is outside 0..{world_size - 1} for world_size {world_size}.")
+        check_rank(rank, world_size)
         self.x, self.y, self.batch_size = x, y, int(batch_size)
         self.shuffle, self.seed, self.drop_last = shuffle, int(seed), drop_last
         self.device = torch.device(device) if device is not None else None
@@ -55,10 +86,7 @@ class InMemoryLoader:
         self.epoch = int(epoch)
 
     def _samples(self) -> int:
-        n, w = len(self.x), self.world_size
-        if w == 1:
-            return n
-        return n // w if self.drop_last else -(-n // w)
+        return shard_samples(len(self.x), self.world_size, self.drop_last)
 
     def __len__(self) -> int:
         m = self._samples()
@@ -66,16 +94,8 @@ class InMemoryLoader:
 
     def indices(self) -> torch.Tensor | None:
         """This rank's sample order for the current epoch (None: all samples in order)."""
-        n, w = len(self.x), self.world_size
-        if not self.shuffle and w == 1:
-            return None
-        order = torch.randperm(n, generator=epoch_generator(self.seed, self.epoch, 0)) if self.shuffle else torch.arange(n)
-        if w > 1:
-            total = self._samples() * w
-            if total > n:
-                order = torch.cat([order, order.repeat(-(-total // n))[: total - n]])
-            order = order[:total][self.rank::w]
-        return order
+        return shard_order(len(self.x), shuffle=self.shuffle, seed=self.seed, epoch=self.epoch, rank=self.rank,
+                           world_size=self.world_size, drop_last=self.drop_last)
 
     def __iter__(self):
         order = self.indices()
