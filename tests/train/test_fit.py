@@ -68,6 +68,20 @@ def test_binary_and_regression_losses():
         assert h.history["r2"][-1] > 0.8, loss
 
 
+@pytest.mark.parametrize("loss, head", [("mse", nn.Softmax(-1)), ("bce", nn.Sigmoid()), ("bce_with_logits", nn.Identity())])
+def test_class_ids_become_one_hot_targets_when_the_loss_needs_them(loss, head):
+    """Keras-tutorial losses on class ids: the targets are one-hot encoded on the device."""
+    x, y = blobs()
+    model = nn.Sequential(mlp(), head)
+    h = fit(model, x, y, epochs=4, lr=0.02, loss=loss, task="classification", verbose=0)
+    assert h.history["accuracy"][-1] > 0.9, loss
+    out = model(x[:8])
+    by_hand = {"mse": nn.functional.mse_loss, "bce": nn.functional.binary_cross_entropy,
+               "bce_with_logits": nn.functional.binary_cross_entropy_with_logits}[loss]
+    expected = by_hand(out, nn.functional.one_hot(y[:8], 3).float())
+    assert evaluate(model, x[:8], y[:8], loss=loss, task="classification")["loss"] == pytest.approx(float(expected), rel=1e-3)  # bce clamps at 1e-7
+
+
 def test_gradient_accumulation_equals_a_big_batch():
     x, y = blobs(n=256)
     a, b = mlp(), mlp()

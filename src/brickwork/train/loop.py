@@ -172,7 +172,7 @@ def _fit(model, data, validation_data, user_callbacks, run_dir, resume, task, sp
     val_loader = None if validation_data is None else make_loader(validation_data, eval_size, shuffle=False, seed=spec.seed, device=device)
     loss_spec = default_loss(task, spec.loss)
     loss_fn, from_logits = make_loss(loss_spec, output_activation(model), device)
-    kind = task_kind(loss_spec.type)
+    kind = task_kind(loss_spec.type, task)
     metric_specs = spec.metrics if spec.metrics is not None else default_metrics(kind, task == "language_model")
     if hasattr(model, "metadata") or hasattr(model, "spec"):
         model.metadata = {**getattr(model, "metadata", {}), "loss": loss_spec.model_dump(),
@@ -363,7 +363,7 @@ def evaluate(model: nn.Module, x, y=None, *, batch_size: int = 256, loss=None, m
     model.to(dev)
     loss_spec = default_loss(task, spec.loss)
     loss_fn, from_logits = make_loss(loss_spec, output_activation(model), dev)
-    kind = task_kind(loss_spec.type)
+    kind = task_kind(loss_spec.type, task)
     specs = spec.metrics if spec.metrics is not None else default_metrics(kind, task == "language_model")
     result = Metrics(specs, kind, from_logits, confusion=kind != "regression" and task != "language_model")
     loader = make_loader(x if y is None else (x, y), batch_size, shuffle=False, seed=0, device=dev)

@@ -157,8 +157,9 @@ def default_metrics(kind: str, language_model: bool = False) -> list[MetricSpec]
     return [MetricSpec(type="mae")] if kind == "regression" else [MetricSpec(type="accuracy")]
 
 
-def task_kind(loss_type: str) -> str:
-    """What the loss says about the outputs: 'multiclass', 'binary' or 'regression'."""
-    if loss_type in ("cross_entropy", "nll"):
+def task_kind(loss_type: str, task: str | None = None) -> str:
+    """What the loss (and the data's task) say about the outputs: 'multiclass', 'binary' or
+    'regression'. Class labels under mse/l1/huber/bce are one-hot targets of a multiclass model."""
+    if loss_type in ("cross_entropy", "nll") or task == "classification":
         return "multiclass"
     return "binary" if loss_type.startswith("bce") else "regression"

@@ -181,7 +181,10 @@ def _tokens(loss: Callable) -> Callable:
 
 
 def _like(y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """Targets [N] against outputs [N, 1] are reshaped; targets take the output's dtype."""
+    """Targets [N] against outputs [N, 1] are reshaped; class ids against outputs [N, C] become
+    one-hot rows (the targets mse, l1, huber and bce need); targets take the output's dtype."""
+    if not y.is_floating_point() and y.dim() == out.dim() - 1 and out.shape[-1] > 1:
+        return F.one_hot(y.long(), out.shape[-1]).to(out.dtype)
     if y.shape != out.shape and y.numel() == out.numel():
         y = y.reshape(out.shape)
     return y.to(out.dtype)
