@@ -96,8 +96,15 @@ def test_cifar_missing_key_and_bad_size():
         formats.parse_cifar_batch(pickle.dumps(batch), "b")
     batch = cifar_batch(3, 0)
     batch["labels"] = [0, 1]
-    with pytest.raises(BrickworkError, match="3 images but 2 labels"):
+    with pytest.raises(BrickworkError, match=r"'b' has 3 images \(key 'data'\) but 2 labels \(key 'labels'\)"):
         formats.parse_cifar_batch(pickle.dumps(batch), "b")
+
+
+def test_cifar_batches_must_agree_in_size(tmp_path):
+    short = pickle.dumps(cifar_batch(4, 3), protocol=2)
+    tar = write_cifar(tmp_path, n=7, batches={"data_batch_3": short})
+    with pytest.raises(BrickworkError, match=r"cifar-10-python.tar.gz/data_batch_3' has 4 rows .* has 7"):
+        formats.load_cifar10(tar)
 
 
 def test_cifar_truncated_batch_and_archive(tmp_path):

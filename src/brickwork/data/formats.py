@@ -122,7 +122,8 @@ def parse_cifar_batch(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
         shape = getattr(x, "shape", type(x).__name__)
         raise BrickworkError(f"'{name}': 'data' is {shape} {getattr(x, 'dtype', '')}, expected uint8 [N, 3072] (32x32x3 images).")
     if y.ndim != 1 or len(y) != len(x):
-        raise BrickworkError(f"'{name}' has {len(x)} images but {y.size} labels; the batch is corrupt.")
+        raise BrickworkError(f"'{name}' has {len(x)} images (key 'data') but {y.size} labels (key 'labels'), expected one "
+                             "label per image; the batch is corrupt. Delete it and download cifar-10-python.tar.gz again.")
     if len(y) and (y.min() < 0 or y.max() > 9):
         raise BrickworkError(f"'{name}' has label {int(y.max() if y.max() > 9 else y.min())}, outside 0..9; the batch is corrupt.")
     return x.reshape(-1, 3, 32, 32), y.astype(np.int64)
@@ -138,6 +139,12 @@ def load_cifar10(source: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     else:
         blobs, where = _read_tar(source), str(source)
     parts = {m: parse_cifar_batch(blobs[m], f"{where}/{m}") for m in CIFAR_TRAIN + CIFAR_TEST}
+    first = len(parts[CIFAR_TRAIN[0]][1])
+    for m, (_, y) in parts.items():
+        if len(y) != first:
+            raise BrickworkError(f"'{where}/{m}' has {len(y)} rows (keys 'data' and 'labels') but '{where}/{CIFAR_TRAIN[0]}' has "
+                                 f"{first}; every CIFAR-10 batch has the same number (10,000 in the official files). The batch "
+                                 "is corrupt or from another dataset; delete it and download cifar-10-python.tar.gz again.")
     train = [parts[m] for m in CIFAR_TRAIN]
     return {"train": (np.concatenate([p[0] for p in train]), np.concatenate([p[1] for p in train])),
             "test": parts["test_batch"]}
