@@ -13,6 +13,7 @@ def cmd_train(args) -> int:
     from brickwork.spec.run import load_run_spec
     from brickwork.train.runner import spec_from_run, train_from_spec
 
+    args.set = with_data_dir(args.set, args.data_dir)
     if args.resume:
         spec = spec_from_run(args.resume, args.set)
     elif args.spec:
@@ -27,6 +28,11 @@ def cmd_train(args) -> int:
     if result.run_dir is None:  # a worker other than rank 0 of a distributed job
         return 0
     return report_run(result)
+
+
+def with_data_dir(overrides: list[str], data_dir: str | None) -> list[str]:
+    """`--set` items plus `--data-dir DIR` as `data.data_dir=DIR` (JSON-quoted so any path stays a string)."""
+    return [*overrides, f"data.data_dir={json.dumps(data_dir)}"] if data_dir else list(overrides)
 
 
 def report_run(result) -> int:
@@ -134,6 +140,8 @@ def register(sub) -> None:
     p = sub.add_parser("train", help="train the model of a spec file; writes runs/NAME")
     p.add_argument("spec", nargs="?", help="spec file (.yaml/.json) with model:, data:, train:")
     p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override a field, e.g. --set train.lr=0.01 (repeatable)")
+    p.add_argument("--data-dir", metavar="DIR", help="folder with the dataset's files (MNIST, Fashion-MNIST, CIFAR-10) already "
+                   "downloaded, so no network is needed; shorthand for --set data.data_dir=DIR")
     p.add_argument("--name", help="run name (default: the spec's name, else run-DATE)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue runs/NAME from its last checkpoint")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="force a device (default: the spec's, auto)")
