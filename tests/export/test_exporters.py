@@ -14,18 +14,12 @@ from tests.conftest import EXAMPLES
 # tune specs hold search spaces, not one model
 MODELS = sorted(str(p.relative_to(EXAMPLES)) for p in EXAMPLES.rglob("*.yaml")
                 if "\nmodel:" in "\n" + p.read_text() and "\ntune:" not in "\n" + p.read_text())
-# A bidirectional recurrent layer over masked (mask_zero) input runs through pack_padded_sequence,
-# which torch.onnx cannot export (layers/recurrent.py has an unpacked path for one direction only).
-ONNX_UNSUPPORTED = {"text_classification/plays_bigru.yaml"}
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
 @pytest.mark.parametrize("name", MODELS)
-def test_every_example_exports_with_parity(name, fmt, tmp_path, request):
+def test_every_example_exports_with_parity(name, fmt, tmp_path):
     pytest.importorskip("onnxruntime")
-    if fmt == "onnx" and name in ONNX_UNSUPPORTED:
-        request.applymarker(pytest.mark.xfail(reason="bidirectional masked RNN: no ONNX export of packed sequences",
-                                              raises=BrickworkError, strict=True))
     model = model_from_file(str(EXAMPLES / name))
     out = tmp_path / f"model.{'onnx' if fmt == 'onnx' else 'pt'}"
     report = export_model(model, out, fmt, preprocessing={"scale": 255})

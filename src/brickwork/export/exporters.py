@@ -120,7 +120,7 @@ def export_model(model: nn.Module, path: str | Path, fmt: str = "onnx", preproce
             (_export_onnx if fmt == "onnx" else _export_torchscript)(model, example, tmp)
         except Exception as e:  # noqa: BLE001 - the exporters raise many types for unsupported graphs
             raise BrickworkError(f"{fmt} export of this model failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
-                                 f"the graph uses an operation {fmt} cannot express (e.g. a bidirectional recurrent layer over "
+                                 f"the graph uses an operation {fmt} cannot express (e.g. a stacked bidirectional recurrent layer over "
                                  f"masked input for ONNX). Try --format {'torchscript' if fmt == 'onnx' else 'onnx'}.") from None
         report = parity(model, tmp, fmt, real_inputs)
         if not report["ok"]:

@@ -23,6 +23,8 @@ class _Sequence:
     return_sequences: bool
 
     def forward(self, x, lengths=None, state=None):
+        if lengths is not None and self.bidirectional and self.num_layers == 1 and torch.onnx.is_in_onnx_export():
+            return self._forward_two_pass(x, lengths, state)
         out, _ = self.forward_with_state(x, lengths, state)
         return out
 
@@ -52,6 +54,26 @@ class _Sequence:
             return seq.gather(1, last).squeeze(1), state
         steps = torch.arange(seq.shape[1], device=seq.device)
         return seq * (steps[None, :] < lengths[:, None]).unsqueeze(-1).to(seq.dtype), state
+
+    def _forward_two_pass(self, x, lengths, state):
+        """Packing without packing, for ONNX (which cannot export packed sequences): the
+        forward direction reads the right-padded input, the backward direction the same
+        sequences shifted to the right edge, so each starts on real tokens. Same outputs as
+        packing for one bidirectional layer, at twice the work, so only used in export."""
+        steps, units = x.shape[1], self.hidden_size
+        lengths = lengths.clamp(min=1)
+        pad = (steps - lengths).view(-1, 1)
+        t = torch.arange(steps, device=x.device).view(1, -1)
+        shifted = x.gather(1, (t - pad).clamp(min=0).unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+        forward_seq = super().forward(x, state)[0][..., :units]
+        backward_seq = super().forward(shifted, state)[0][..., units:]
+        if not self.return_sequences:
+            last = (lengths - 1).view(-1, 1, 1).expand(-1, 1, units)
+            first = pad.view(-1, 1, 1).expand(-1, 1, units)
+            return torch.cat([forward_seq.gather(1, last), backward_seq.gather(1, first)], -1).squeeze(1)
+        backward_seq = backward_seq.gather(1, (t + pad).clamp(max=steps - 1).unsqueeze(-1).expand(-1, -1, units))
+        mask = (t < lengths.view(-1, 1)).unsqueeze(-1).to(x.dtype)
+        return torch.cat([forward_seq, backward_seq], -1) * mask
 
     def extra_repr(self):
         return super().extra_repr() + f", return_sequences={self.return_sequences}"
