@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 
 import httpx
 import numpy as np
@@ -109,6 +110,16 @@ def test_bad_bodies(client):
     assert r.status_code == 413 and "over the" in r.json()["error"]
 
 
+def test_malformed_content_length_is_a_400_not_a_crash(digits_server):
+    """Raw bytes on the socket: a Content-Length that is no number is answered 400, by the
+    HTTP parser or by the body limit, and the server stays up."""
+    host, port = digits_server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 12abc\r\n\r\n{}")
+        assert s.recv(4096).split(b"\r\n", 1)[0].split(b" ")[1] == b"400"
+    assert httpx.get(f"{digits_server}/health", timeout=10).status_code == 200
+
+
 def test_bad_images(client):
     r = client.post("/predict", files={"file": ("d.png", b"\x89PNG garbage", "image/png")})
     assert r.status_code == 422 and "could not be decoded" in r.json()["error"]
@@ -192,7 +203,6 @@ def test_serve_refuses_a_missing_model(tmp_path):
 
 
 def test_forecast_matches_the_library(forecast_server, forecast_file):
-    pytest.importorskip("brickwork.forecast")
     from brickwork.forecast import forecast
 
     with httpx.Client(base_url=forecast_server, timeout=30) as c:

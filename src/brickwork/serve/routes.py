@@ -137,10 +137,8 @@ def _embedding_size(model: torch.nn.Module) -> int | None:
 def _forecast(model: torch.nn.Module, doc: dict) -> dict:
     """brickwork.forecast.forecast of `doc['history']` (raw values [T] or [T, columns]; default:
     the model's training series) for `doc['steps']` steps."""
-    try:
-        from brickwork.forecast import forecast
-    except ImportError:
-        raise RequestError(501, "forecasting needs brickwork.forecast, which this installation of brickwork does not have; upgrade brickwork.") from None
+    from brickwork.forecast import forecast
+
     steps = number(doc, "steps", 12, 1, 1000, integer=True)
     history = doc.get("history")
     if history is not None:

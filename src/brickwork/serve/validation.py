@@ -12,8 +12,6 @@ import math
 import numpy as np
 from fastapi.responses import JSONResponse
 
-from brickwork.errors import BrickworkError
-
 MAX_ROWS = 1024  # samples in one /predict request
 
 
@@ -38,8 +36,12 @@ def limit_body(app, max_bytes: int):
             return await app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
-            response = error_response(413, f"the request body is {declared.decode(errors='replace')} bytes, more than the "
+        if declared is not None and not declared.isdigit():
+            response = error_response(400, f"the Content-Length header is '{declared.decode(errors='replace')[:40]}', not a "
+                                           "number of bytes; send a well-formed HTTP request.")
+            return await response(scope, receive, send)
+        if declared is not None and int(declared) > max_bytes:
+            response = error_response(413, f"the request body is {int(declared):,} bytes, more than the "
                                            f"{max_bytes:,} accepted; send a smaller input (limit: --max-body-mb).")
             return await response(scope, receive, send)
         received = 0
@@ -145,8 +147,3 @@ def check_prompt(prompt: object, vocab, max_chars: int) -> str:
         shown = ", ".join(repr(u) for u in unknown[:10])
         raise RequestError(422, f"'prompt' contains {len(unknown)} token(s) the model's vocabulary does not have: {shown}; use only tokens from the training text.")
     return prompt
-
-
-def as_request_error(e: BrickworkError) -> RequestError:
-    """A BrickworkError raised while handling a request is the client's input: 422."""
-    return RequestError(422, str(e))
