@@ -70,6 +70,8 @@ def test_beam_search_finds_the_best_greedy_path_with_beam_one_equivalent():
         glogp += float(model(torch.tensor([seq]))[0, -1, t].log().detach())
         seq.append(t)
     assert logp >= glogp - 1e-4  # beam search never does worse than greedy
+    with pytest.raises(BrickworkError, match="beam search .* temperature, top_k and top_p do not apply"):
+        list(generate_ids(model, [1, 2], 6, beam=4, top_k=5))
 
 
 def test_classifier_is_not_a_language_model():

@@ -98,6 +98,9 @@ def generate_ids(model: nn.Module, prompt_ids: list[int], length: int, temperatu
         raise BrickworkError("the prompt is empty; give at least one character or word.")
     if length < 0:
         raise BrickworkError(f"length must be 0 or more tokens, got {length}.")
+    if beam > 1 and (top_k or top_p is not None or temperature != 1.0):
+        raise BrickworkError(f"beam search (beam={beam}) keeps the most likely sequences and samples nothing, so "
+                             "temperature, top_k and top_p do not apply; drop them, or use beam=1 to sample.")
     _check_language_model(model)
     model.eval()
     device = next(model.parameters()).device
