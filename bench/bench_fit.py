@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import copy
 import gzip
+import os
 import statistics
 import time
 from pathlib import Path
@@ -45,8 +46,10 @@ MLP = {"input_shape": [1, 28, 28], "layers": ["flatten", {"type": "dense", "unit
 def load_mnist(n: int) -> tuple[torch.Tensor, torch.Tensor, str]:
     """The first n training images scaled to [0, 1] (random ones when MNIST is not here)."""
     if (MNIST / "train-images-idx3-ubyte.gz").is_file():
-        images = np.frombuffer(gzip.open(MNIST / "train-images-idx3-ubyte.gz").read(), np.uint8, offset=16)
-        labels = np.frombuffer(gzip.open(MNIST / "train-labels-idx1-ubyte.gz").read(), np.uint8, offset=8)
+        with gzip.open(MNIST / "train-images-idx3-ubyte.gz") as f:
+            images = np.frombuffer(f.read(), np.uint8, offset=16)
+        with gzip.open(MNIST / "train-labels-idx1-ubyte.gz") as f:
+            labels = np.frombuffer(f.read(), np.uint8, offset=8)
         x = torch.from_numpy(images.reshape(-1, 1, 28, 28)[:n].astype(np.float32) / 255)
         return x, torch.from_numpy(labels[:n].astype(np.int64)), "real MNIST"
     g = torch.Generator().manual_seed(0)
@@ -130,6 +133,9 @@ def main() -> int:
     parser.add_argument("--mlp-samples", type=int, default=60000)
     parser.add_argument("--no-dataloader", action="store_true", help="skip the DataLoader(TensorDataset) loop")
     args = parser.parse_args()
+    # rich draws the live bar only on a terminal; force it, so the bar's per-batch path is
+    # measured even when this script's output goes to a file
+    os.environ.setdefault("FORCE_COLOR", "1")
     if args.quick:
         args.rounds, args.cnn_samples, args.mlp_samples = 2, 1000, 5000
     x, y, source = load_mnist(max(args.cnn_samples, args.mlp_samples))
