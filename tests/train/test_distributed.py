@@ -161,3 +161,21 @@ def test_launcher_restart_resumes_from_the_last_checkpoint(tmp_path, monkeypatch
     assert [int(r["epoch"]) for r in rows] == list(range(1, 61))
     single = train_from_spec(load_run_spec(spec_path), runs_dir=tmp_path / "single_runs")
     assert_same_weights(weights(tmp_path / "runs" / "ddp"), weights(single.run_dir), atol=1e-4)
+
+
+def test_restarted_workers_continue_this_jobs_run_not_an_older_one(tmp_path, monkeypatch):
+    """Under a user's own torchrun --max-restarts, runs/NAME already holding an older run."""
+    from brickwork.train import distributed
+
+    for name in ("ddp", "ddp-2"):  # an older finished run, and this job's run
+        (tmp_path / name / "checkpoints").mkdir(parents=True)
+        (tmp_path / name / "checkpoints" / "last.safetensors").write_bytes(b"x")
+    monkeypatch.delenv("BRICKWORK_RUN_DIR", raising=False)
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "job1")
+    monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "0")
+    distributed.remember_run_dir(tmp_path, tmp_path / "ddp-2")  # the first attempt made ddp-2
+    assert distributed.restart_checkpoint_dir(tmp_path) is None  # a first attempt starts fresh
+    monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "1")
+    assert distributed.restart_checkpoint_dir(tmp_path) == (tmp_path / "ddp-2").resolve()
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "job2")  # another job: nothing recorded for it
+    assert distributed.restart_checkpoint_dir(tmp_path) is None

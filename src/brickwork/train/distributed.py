@@ -107,14 +107,32 @@ def shard(data, rank_: int, world: int):
     return data
 
 
-def restart_checkpoint_dir(runs_dir, name: str | None) -> Path | None:
+def restart_checkpoint_dir(runs_dir) -> Path | None:
     """After torchrun restarted the workers (`--max-restarts`), the run directory to continue
-    from: the one `--nproc` chose, else runs_dir/NAME when the run was named; None otherwise."""
+    from: the one `--nproc` chose, else the one this job's first attempt recorded (see
+    `remember_run_dir`); None when there is none or it has no checkpoint yet."""
     if int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) == 0:
         return None
     given = os.environ.get("BRICKWORK_RUN_DIR")
-    run_dir = Path(given) if given else Path(runs_dir) / name if name else None
+    pointer = _pointer(runs_dir)
+    run_dir = Path(given) if given else Path(pointer.read_text()) if pointer and pointer.is_file() else None
     return run_dir if run_dir is not None and (run_dir / "checkpoints" / "last.safetensors").is_file() else None
+
+
+def remember_run_dir(runs_dir, run_dir: Path) -> None:
+    """Under a user's own torchrun, record the run directory the first attempt created, keyed
+    by the job's rendezvous id, so restarted workers continue that run and not an older one."""
+    pointer = _pointer(runs_dir)
+    if pointer is not None and "BRICKWORK_RUN_DIR" not in os.environ:
+        from brickwork.models.io import atomic_write
+
+        pointer.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(pointer, str(run_dir.resolve()).encode())
+
+
+def _pointer(runs_dir) -> Path | None:
+    run_id = os.environ.get("TORCHELASTIC_RUN_ID")
+    return Path(runs_dir) / ".torchrun" / run_id if run_id and "/" not in run_id else None
 
 
 @contextlib.contextmanager

@@ -82,7 +82,7 @@ def train_from_spec(spec: RunSpec, *, runs_dir: str | Path = "runs", name: str |
         return finetune_from_spec(spec, runs_dir=runs_dir, name=name, resume=resume, device=device)
     distributed.init_from_env(pick_device(device or spec.train.device))
     main = distributed.is_main()
-    resume = resume or distributed.restart_checkpoint_dir(runs_dir, name or spec.name)
+    resume = resume or distributed.restart_checkpoint_dir(runs_dir)
     if resume is not None:
         run_dir = Path(resume)
         if not (run_dir / "checkpoints" / "last.safetensors").is_file():
@@ -90,6 +90,7 @@ def train_from_spec(spec: RunSpec, *, runs_dir: str | Path = "runs", name: str |
     elif main:
         given = os.environ.get("BRICKWORK_RUN_DIR")  # chosen by `brickwork train --nproc` before launching
         run_dir = Path(given) if given else rundir.new_run_dir(runs_dir, name or spec.name)
+        distributed.remember_run_dir(runs_dir, run_dir)
     else:
         run_dir = None
     if main:
