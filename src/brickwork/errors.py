@@ -31,10 +31,11 @@ def pydantic_message(exc, where: str, fields: Iterable[str] = ()) -> str:
     for err in exc.errors():
         names = [str(p) for p in err["loc"] if not _is_union_tag(p)]
         by_field.setdefault(".".join(names), []).append(err)
+    by_field = {f: errs for f, errs in by_field.items() if not _other_branch(f, errs, by_field)}
     suggested = set()
     problems = []
     for field, errs in by_field.items():
-        err = next((e for e in errs if e["type"] == "literal_error"), errs[0])
+        err = _best(errs)
         if err["type"] == "extra_forbidden":
             top = "." not in field
             close = difflib.get_close_matches(field, fields, n=1, cutoff=0.6) if top else []
@@ -43,7 +44,7 @@ def pydantic_message(exc, where: str, fields: Iterable[str] = ()) -> str:
             valid = f"; valid fields: {', '.join(fields)}" if top and fields and not close else ""
             problems.append(f"unknown field '{field}'{hint}{valid}")
     for field, errs in by_field.items():
-        err = next((e for e in errs if e["type"] == "literal_error"), errs[0])
+        err = _best(errs)
         if err["type"] == "extra_forbidden":
             continue
         if err["type"] == "missing":
@@ -52,12 +53,49 @@ def pydantic_message(exc, where: str, fields: Iterable[str] = ()) -> str:
             continue
         msg = err["msg"].removeprefix("Value error, ")
         got = err.get("input")
-        shown = f" (got {got!r})" if got is not None and not isinstance(got, dict) else ""
+        shown = f" (got {got!r})" if got is not None and not isinstance(got, dict) and repr(got) not in msg else ""
         problems.append(f"field '{field}': {msg}{shown}" if field else f"{msg}{shown}")
     return f"{where}: {'; '.join(problems)}" if where else "; ".join(problems)
 
 
+def _best(errs: list[dict]) -> dict:
+    """Of one field's errors (one per union branch), the branch that fits the input's type.
+
+    A type mismatch ('int_type', 'list_type') belongs to a branch the value was never meant
+    for; "must be 'same' or 'valid'" is the clearest only when the value is a string.
+    """
+    fitting = [e for e in errs if not _mismatch(e)] or errs
+    return next((e for e in fitting if e["type"] == "literal_error"), fitting[0])
+
+
+def _other_branch(field: str, errs: list[dict], by_field: dict) -> bool:
+    """True for type mismatches at `field` when a nested error shows which branch the value took
+    (`kernel_size: [3, -1]` is a list with a bad item, not a wrong int)."""
+    nested = bool(field) and any(f.startswith(f"{field}.") for f in by_field)
+    return nested and all(_mismatch(e) for e in errs)
+
+
+def _mismatch(err: dict) -> bool:
+    """An error saying the value has the wrong type for this branch (a list is not an int,
+    a number is none of the words 'same', 'valid')."""
+    return err["type"].endswith("_type") or (err["type"] == "literal_error" and not isinstance(err.get("input"), str))
+
+
 def _is_union_tag(part) -> bool:
-    """pydantic names the branch of a union it tried ('int', "literal['same','valid']")."""
+    """pydantic names the branch of a union it tried ('int', "literal['same','valid']",
+    'constrained-int', or a model class such as 'Initializer')."""
     return isinstance(part, str) and (part in {"int", "float", "str", "bool", "list[int]", "dict[str,any]"}
-                                      or "[" in part or part.startswith(("function-", "literal")))
+                                      or "[" in part or part.startswith(("function-", "literal", "constrained-"))
+                                      or part in _model_class_names())
+
+
+def _model_class_names() -> set[str]:
+    """Names of every pydantic model class loaded so far (they tag union branches in error paths)."""
+    from pydantic import BaseModel
+
+    names, todo = set(), [BaseModel]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            names.add(sub.__name__)
+            todo.append(sub)
+    return names

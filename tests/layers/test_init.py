@@ -46,9 +46,18 @@ def test_recurrent_initializers():
     assert torch.all(rnn.weight_ih_l0 == 0) and torch.all(rnn.bias_hh_l0 == 1)
 
 
-def test_unknown_initializer_is_a_clear_error():
-    with pytest.raises(BrickworkError, match="did you mean 'he_normal'"):
+def test_unknown_initializer_names_layer_and_field():
+    with pytest.raises(BrickworkError, match=r"dense 'dense_1' \(layer 0\): field 'kernel_initializer': unknown initializer 'he_normall' \(did you mean 'he_normal'\?\)"):
         dense(kernel_initializer="he_normall")
+    with pytest.raises(BrickworkError, match="field 'bias_initializer': unknown initializer 'nomral'"):
+        dense(bias_initializer={"type": "nomral", "std": 0.1})
+
+
+def test_matrix_initializer_on_a_bias_names_the_field():
+    with pytest.raises(BrickworkError, match=r"dense 'dense_1' \(layer 0\): field 'bias_initializer': initializer 'he_normal' needs a weight matrix"):
+        dense(bias_initializer="he_normal")
+    with pytest.raises(BrickworkError, match=r"conv1d 'conv1d_1' \(layer 0\): field 'bias_initializer'"):
+        Sequential([{"type": "conv1d", "filters": 2, "bias_initializer": "orthogonal"}], input_shape=[1, 8])
 
 
 def test_regularization_loss_matches_hand_computation():

@@ -114,3 +114,31 @@ def test_padding_invariance_in_stacks(kind, bidirectional):
     together = model(batch)
     alone = torch.cat([model(row[row != 0].unsqueeze(0)) for row in batch])
     assert torch.allclose(together, alone, atol=1e-5)
+
+
+@pytest.mark.parametrize("fields,field", [
+    ({"stride": 0}, "stride"), ({"kernel_size": 0}, "kernel_size"), ({"kernel_size": -3}, "kernel_size"),
+    ({"dilation": 0}, "dilation"), ({"padding": -1}, "padding"), ({"padding": [1, -1]}, "padding.1"),
+    ({"stride": [1, 0]}, "stride.1"),
+])
+def test_conv_sizes_are_checked_when_built(fields, field):
+    with pytest.raises(BrickworkError, match=rf"conv2d 'conv2d_1' \(layer 0\): field '{field}'"):
+        Sequential([{"type": "conv2d", "filters": 4, **fields}], input_shape=[1, 8, 8])
+
+
+@pytest.mark.parametrize("fields,field", [({"pool_size": 0}, "pool_size"), ({"stride": 0}, "stride"), ({"padding": -1}, "padding")])
+def test_pool_sizes_are_checked_when_built(fields, field):
+    with pytest.raises(BrickworkError, match=rf"maxpool1d 'maxpool1d_1' \(layer 0\): field '{field}'"):
+        Sequential([{"type": "maxpool1d", **fields}], input_shape=[1, 8])
+
+
+@pytest.mark.parametrize("axis", [-2, -1, 0, 1])
+def test_softmax_on_any_valid_axis_sums_to_one(axis):
+    model, out = check([{"type": "softmax", "axis": axis}], [3, 4])
+    assert torch.allclose(out.sum(dim=axis if axis < 0 else axis + 1), torch.ones(()))
+
+
+@pytest.mark.parametrize("axis", [2, -3])
+def test_softmax_axis_outside_the_input_fails_at_build(axis):
+    with pytest.raises(BrickworkError, match=rf"softmax 'softmax_1' \(layer 0\) has axis {axis} but receives \[3, 4\]"):
+        Sequential([{"type": "softmax", "axis": axis}], input_shape=[3, 4])

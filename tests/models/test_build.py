@@ -83,6 +83,25 @@ def test_trainable_false_freezes_the_layer():
     assert all(p.requires_grad for p in model.layers["dense_2"].parameters())
 
 
+@pytest.mark.parametrize("value", ["maybe", "false", 0, 1, None])
+def test_trainable_must_be_a_bool(value):
+    with pytest.raises(BrickworkError, match=r"dense 'dense_1' \(layer 0\): field 'trainable' must be true or false"):
+        Sequential([Dense(4, trainable=value)], input_shape=[3])
+
+
+def test_error_inside_residual_names_the_block():
+    inner = {"type": "residual", "name": "inner", "layers": [{"type": "dense", "units": 0}]}
+    with pytest.raises(BrickworkError, match=r"residual 'outer' \(layer 1\): residual 'inner' \(residual layer 0\): "
+                                             r"dense 'dense_1' \(residual layer 0\): field 'units'"):
+        Sequential([ReLU(), {"type": "residual", "name": "outer", "layers": [inner]}], input_shape=[4])
+
+
+@pytest.mark.parametrize("path", [":Foo", "tests.models.test_build:", "a..b:Thing", ".relative:Thing"])
+def test_malformed_custom_layer_path_is_a_user_error(path):
+    with pytest.raises(BrickworkError, match="layer 0: "):
+        Sequential([{"type": path}], input_shape=[5])
+
+
 class Doubler(torch.nn.Module):
     def __init__(self, factor: float = 2.0):
         super().__init__()

@@ -37,3 +37,10 @@ def test_overrides_parse_values_and_create_sections():
 def test_bad_overrides(bad, needle):
     with pytest.raises(BrickworkError, match=needle):
         apply_overrides({"train": {"lr": 0.1}}, [bad])
+
+
+def test_file_that_is_not_utf8_names_file_and_byte(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("name: caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(BrickworkError, match=r"spec file '.*latin1.yaml' is not UTF-8 text \(byte 0xe9 at offset 9"):
+        read_spec_file(path)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 from torch import nn
@@ -19,8 +19,11 @@ from brickwork.layers.registry import (
     register,
 )
 
-IntOrList = int | list[int]
-Padding = int | list[int] | Literal["same", "valid"]
+Size = Annotated[int, Field(ge=1)]  # a kernel, stride, pool or dilation size: 0 would divide by zero
+Pad = Annotated[int, Field(ge=0)]
+IntOrList = Size | list[Size]
+PadOrList = Pad | list[Pad]
+Padding = PadOrList | Literal["same", "valid"]
 
 
 def _tuple(value: IntOrList, dims: int, field: str) -> tuple[int, ...]:
@@ -99,9 +102,9 @@ def _conv(cfg: ConvConfig, shape, dims: int):
     cls = nn.Conv1d if dims == 1 else nn.Conv2d
     conv = cls(channels, cfg.filters, kernel, stride=stride, padding=padding, dilation=dilation,
                groups=cfg.groups, bias=cfg.use_bias)
-    initialize(conv.weight, cfg.kernel_initializer)
+    initialize(conv.weight, cfg.kernel_initializer, "kernel_initializer")
     if cfg.use_bias:
-        initialize(conv.bias, cfg.bias_initializer)
+        initialize(conv.bias, cfg.bias_initializer, "bias_initializer")
     attach_regularizers(conv, weight=cfg.kernel_regularizer, bias=cfg.bias_regularizer)
     module = conv if explicit is None else nn.Sequential(nn.ZeroPad1d(explicit) if dims == 1 else nn.ZeroPad2d(explicit), conv)
     out_shape = (cfg.filters, *out_spatial)
@@ -125,7 +128,7 @@ def conv1d(cfg: ConvConfig, shape):
 class PoolConfig(LayerConfig):
     pool_size: IntOrList = 2
     stride: IntOrList | None = None
-    padding: IntOrList = 0
+    padding: PadOrList = 0
 
 
 def _pool(cfg: PoolConfig, shape, dims: int, kind: str):

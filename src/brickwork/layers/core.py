@@ -39,9 +39,9 @@ def dense(cfg: DenseConfig, shape):
     if shape[-1] is None:
         raise ShapeError(f"needs a known feature size but receives {fmt(shape)}")
     module = nn.Linear(shape[-1], cfg.units, bias=cfg.use_bias)
-    initialize(module.weight, cfg.kernel_initializer)
+    initialize(module.weight, cfg.kernel_initializer, "kernel_initializer")
     if cfg.use_bias:
-        initialize(module.bias, cfg.bias_initializer)
+        initialize(module.bias, cfg.bias_initializer, "bias_initializer")
     attach_regularizers(module, weight=cfg.kernel_regularizer, bias=cfg.bias_regularizer)
     steps = 1 if len(shape) == 1 else (shape[0] or 1)
     return Built(module, (*shape[:-1], cfg.units), steps * shape[-1] * cfg.units)
@@ -121,7 +121,7 @@ def embedding(cfg: EmbeddingConfig, shape):
     recurrent layers after it then skip the padded positions."""
     need_rank(shape, (1,), "a sequence of token ids [steps]")
     module = nn.Embedding(cfg.input_dim, cfg.output_dim, padding_idx=0 if cfg.mask_zero else None)
-    initialize(module.weight, cfg.embeddings_initializer)
+    initialize(module.weight, cfg.embeddings_initializer, "embeddings_initializer")
     attach_regularizers(module, weight=cfg.embeddings_regularizer)
     return Built(module, (*shape, cfg.output_dim))
 
@@ -182,9 +182,11 @@ class SoftmaxConfig(LayerConfig):
     axis: int = -1
 
 
-def _activation(name, config, make):
+def _activation(name, config, make, check=None):
     @register(name, config)
     def build(cfg, shape):
+        if check is not None:
+            check(cfg, shape)
         return Built(make(cfg), shape)
 
     build.__doc__ = f"The {name} activation, applied elementwise."
@@ -197,8 +199,16 @@ _activation("elu", EluConfig, lambda c: nn.ELU(c.alpha))
 _activation("gelu", GeluConfig, lambda c: nn.GELU(c.approximate))
 _activation("sigmoid", NoConfig, lambda c: nn.Sigmoid())
 _activation("tanh", NoConfig, lambda c: nn.Tanh())
-_activation("softmax", SoftmaxConfig, lambda c: nn.Softmax(dim=_batch_axis(c.axis)))
-_activation("log_softmax", SoftmaxConfig, lambda c: nn.LogSoftmax(dim=_batch_axis(c.axis)))
+def _check_axis(cfg: SoftmaxConfig, shape) -> None:
+    """Catch a bad `axis` when the model is built, not at its first forward pass."""
+    rank = len(shape)
+    if not -rank <= cfg.axis < rank:
+        raise ShapeError(f"has axis {cfg.axis} but receives {fmt(shape)}, which has {rank} ax{'i' if rank == 1 else 'e'}s per sample; "
+                         f"use an axis from {-rank} to {rank - 1} (the batch axis is not counted; -1 is the last)")
+
+
+_activation("softmax", SoftmaxConfig, lambda c: nn.Softmax(dim=_batch_axis(c.axis)), _check_axis)
+_activation("log_softmax", SoftmaxConfig, lambda c: nn.LogSoftmax(dim=_batch_axis(c.axis)), _check_axis)
 
 
 def _batch_axis(axis: int) -> int:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from torch import nn
 
 from brickwork.errors import BrickworkError, did_you_mean
@@ -54,22 +54,37 @@ class Regularizer(BaseModel):
     l2: float = Field(0.0, ge=0)
 
 
-InitField = str | Initializer | None
+def _known_initializer(value):
+    """Check the name when the spec is read, so the error names the layer and field."""
+    if value is None:
+        return value
+    raw = value if isinstance(value, str) else value.type
+    name = raw.lower()
+    if name not in INITIALIZERS:
+        raise ValueError(f"unknown initializer '{raw}'{did_you_mean(name, INITIALIZERS)}; choose one of {', '.join(INITIALIZERS)}")
+    return value
+
+
+InitField = Annotated[str | Initializer | None, AfterValidator(_known_initializer)]
 RegField = Regularizer | None
 Nonlinearity = Literal["relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softmax", "log_softmax"]
 
 
 @torch.no_grad()
-def initialize(tensor: torch.Tensor, spec: InitField) -> None:
-    """Fill `tensor` in place by the named initializer; None keeps PyTorch's default."""
+def initialize(tensor: torch.Tensor, spec: InitField, field: str = "") -> None:
+    """Fill `tensor` in place by the named initializer; None keeps PyTorch's default.
+
+    `field` (e.g. 'bias_initializer') names the spec field in errors; the builder adds the layer.
+    """
     if spec is None:
         return
     cfg = Initializer.parse(spec)
     name = cfg.type.lower()
+    where = f"field '{field}': " if field else ""
     if name not in INITIALIZERS:
-        raise BrickworkError(f"unknown initializer '{cfg.type}'{did_you_mean(name, INITIALIZERS)}; choose one of {', '.join(INITIALIZERS)}.")
+        raise BrickworkError(f"{where}unknown initializer '{cfg.type}'{did_you_mean(name, INITIALIZERS)}; choose one of {', '.join(INITIALIZERS)}.")
     if name in _NEEDS_MATRIX and tensor.dim() < 2:
-        raise BrickworkError(f"initializer '{name}' needs a weight matrix, not a bias vector; use zeros, ones, constant, normal or uniform for biases.")
+        raise BrickworkError(f"{where}initializer '{name}' needs a weight matrix, not a bias vector; use zeros, ones, constant, normal or uniform for biases.")
     INITIALIZERS[name](tensor, cfg)
 
 

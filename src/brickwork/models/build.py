@@ -73,7 +73,8 @@ def normalize_entry(entry, where: str) -> dict:
     if isinstance(entry, str):
         return {"type": entry}
     if not isinstance(entry, dict):
-        raise BrickworkError(f"{where}: expected a layer name or a mapping such as {{type: dense, units: 10}}, found {entry!r}.")
+        raise BrickworkError(f"{where}: expected a layer type name such as relu, or a mapping such as {{type: dense, units: 64}} "
+                             f"or {{dense: 64}}, found {entry!r}; each entry of `layers:`/`nodes:` is one layer.")
     if "type" in entry:
         return dict(entry)
     keys = [k for k in entry if k not in NODE_FIELDS]
@@ -113,6 +114,8 @@ def build_nodes(entries, inputs: dict[str, tuple], graph: bool, prefix: str = ""
         if name in resolve:
             raise BrickworkError(f"{where}: the name '{name}' is used twice; give each layer a unique `name:`.")
         label = f"{kind_name} '{name}' ({where})"
+        if not isinstance(trainable, bool):
+            raise BrickworkError(f"{label}: field 'trainable' must be true or false, found {trainable!r}; write trainable: false to freeze the layer.")
         if refs is not None and not graph:
             raise BrickworkError(f"{label}: `inputs:` belongs to the graph form (`nodes:`); a `layers:` list feeds each layer the one before.")
         refs = [previous] if refs is None else ([refs] if isinstance(refs, str) else list(refs))
@@ -128,10 +131,12 @@ def build_nodes(entries, inputs: dict[str, tuple], graph: bool, prefix: str = ""
             built = kind.build(cfg, in_shapes if kind.takes_many else in_shapes[0])
         except ShapeError as e:
             raise BrickworkError(f"{label} {e}.") from None
+        except BrickworkError as e:  # a field checked at build time, or a layer inside a residual block
+            raise BrickworkError(f"{label}: {e}") from None
         if trainable is False:
             built.module.requires_grad_(False)
         nodes.append(Node(name, kind.name, built.module, in_names, tuple(built.out_shape), built.macs,
-                          {"trainable": bool(trainable)}))
+                          {"trainable": trainable}))
         shapes[name] = tuple(built.out_shape)
         last = name
         act = getattr(cfg, "activation", None)
@@ -162,7 +167,7 @@ def _config(kind, fields: dict, label: str) -> LayerConfig:
 
 
 class ResidualConfig(LayerConfig):
-    layers: list[str | dict[str, Any]]
+    layers: list[Any]
     shortcut: Literal["auto", "identity", "projection"] = "auto"
     activation: Nonlinearity | None = None
 
@@ -218,9 +223,11 @@ def _projection(shape, out):
 def _custom_kind(path: str, where: str):
     """A user's own nn.Module given as 'package.module:ClassName'; its fields go to __init__."""
     module_name, _, class_name = path.partition(":")
+    if not module_name or not class_name.isidentifier():
+        raise BrickworkError(f"{where}: custom layer '{path}' must look like 'package.module:ClassName', with both parts given.")
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as e:
+    except (ImportError, AttributeError, ValueError, TypeError) as e:
         raise BrickworkError(f"{where}: cannot import custom layer '{path}' ({e}); check the module is importable (on PYTHONPATH) and the class name.") from None
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise BrickworkError(f"{where}: custom layer '{path}' is not a torch.nn.Module subclass.")

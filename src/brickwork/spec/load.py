@@ -16,7 +16,11 @@ def read_spec_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise BrickworkError(f"spec file '{path}' does not exist; pass the path to a .yaml or .json file.")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise BrickworkError(f"spec file '{path}' is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start} cannot be decoded); "
+                             "a spec is a YAML or JSON text file, so pass the right file or re-save it as UTF-8.") from None
     try:
         if path.suffix.lower() == ".json":
             data = json.loads(text)

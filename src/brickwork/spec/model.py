@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, model_validator
 
 from brickwork.errors import BrickworkError, pydantic_message
 
-Dim = int | None
+
+def _positive(size: int) -> int:
+    if size < 1:
+        raise ValueError("an input dimension must be at least 1, or null for a variable length such as a sequence's steps")
+    return size
+
+
+Dim = Annotated[int, AfterValidator(_positive)] | None
 
 
 class ModelSpec(BaseModel):
@@ -20,9 +27,9 @@ class ModelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = None
     input_shape: list[Dim] | None = None
-    layers: list[str | dict[str, Any]] | None = None
+    layers: list[Any] | None = None  # each entry is checked by the builder, which names the layer
     inputs: dict[str, list[Dim]] | None = None
-    nodes: list[str | dict[str, Any]] | None = None
+    nodes: list[Any] | None = None
     outputs: str | list[str] | None = None
 
     @model_validator(mode="after")
