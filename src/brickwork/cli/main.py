@@ -1,12 +1,15 @@
 """The `brickwork` command: subcommands come from small modules, each with `register`.
 
-User errors (BrickworkError) print as one paragraph with exit code 2, never a traceback.
+User errors (BrickworkError) print as one paragraph with exit code 2, never a traceback;
+any other exception is a bug and prints one paragraph with exit code 1 (BRICKWORK_DEBUG=1
+shows the traceback).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from brickwork import __version__
@@ -34,15 +37,21 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+    """Run one command: exit 2 for a user error, 1 for a bug (one paragraph, no traceback), 130 on Ctrl-C."""
     try:
+        args = make_parser().parse_args(argv)
         return int(args.func(args) or 0)
     except BrickworkError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # last resort: a bug should still read as one paragraph
+        if os.environ.get("BRICKWORK_DEBUG", "") not in ("", "0"):
+            raise
+        print(f"error: internal error {type(e).__name__}: {e}; this is a bug in brickwork — "
+              "rerun with BRICKWORK_DEBUG=1 for the traceback", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -3,29 +3,56 @@
 from __future__ import annotations
 
 import json
+import sys
+from types import UnionType
+from typing import Annotated, Literal, Union, get_args, get_origin
 
 from brickwork.errors import BrickworkError, did_you_mean
 from brickwork.spec.load import read_spec_file
 
+MODEL_KEYS = {"input_shape", "layers", "inputs", "nodes"}
 
-def model_from_file(path: str):
-    """Build the model of a spec file: a run spec's `model:` section, or a bare model spec."""
+
+def model_from_file(path: str, sample_spaces: bool = False):
+    """Build the model of a spec file: a run spec's `model:` section, or a bare model spec.
+
+    With `sample_spaces`, a tune spec's search spaces take each range's low end and each
+    choice's first option (with a note on stderr), so `summary` and `graph` can show its model.
+    """
     from brickwork.models import build_model
+    from brickwork.spec.tune import bound_suggest, resolve, search_params
 
     data = read_spec_file(path)
+    if "model" not in data and not MODEL_KEYS & set(data):
+        hint = (f"; it has a `finetune:` section, so show the prepared model with `brickwork finetune BASE {path} --summary`"
+                if "finetune" in data else "; add a `model:` section with `input_shape:` and `layers:`")
+        raise BrickworkError(f"{path}: the file has no `model:` section (it holds {', '.join(map(str, data)) or 'nothing'}), "
+                             f"so there is no model to build{hint}.")
     section = data.get("model", data)
     if isinstance(section, dict) and "name" not in section and isinstance(data.get("name"), str):
         section = {"name": data["name"], **section}
     try:
+        params = search_params(section, "model")
+        if params and not sample_spaces:
+            raise BrickworkError(f"the model holds search spaces ({_listed(params)}); run `brickwork tune {path}` and use the best spec it writes.")
+        if params:
+            section = resolve({"model": section}, bound_suggest("low"))["model"]
+            print(f"note: {path} holds search spaces ({_listed(params)}); showing the model with each range's low end "
+                  f"and each choice's first option. Run `brickwork tune {path}` to search them.", file=sys.stderr)
         return build_model(section)
     except BrickworkError as e:
         raise BrickworkError(f"{path}: {e}") from None
 
 
+def _listed(params: list[str], most: int = 3) -> str:
+    more = f" and {len(params) - most} more" if len(params) > most else ""
+    return ", ".join(params[:most]) + more
+
+
 def cmd_summary(args) -> int:
     from brickwork.models import print_summary, summary
 
-    model = model_from_file(args.spec)
+    model = model_from_file(args.spec, sample_spaces=True)
     if args.json:
         print(json.dumps(summary(model), indent=2))
     else:
@@ -36,7 +63,7 @@ def cmd_summary(args) -> int:
 def cmd_graph(args) -> int:
     from brickwork.models.plot import plot_model
 
-    print(f"wrote {plot_model(model_from_file(args.spec), args.output)}")
+    print(f"wrote {plot_model(model_from_file(args.spec, sample_spaces=True), args.output)}")
     return 0
 
 
@@ -61,8 +88,7 @@ def cmd_layers(args) -> int:
         table.add_column("Default")
         for name, f in kind.config.model_fields.items():
             default = "required" if f.is_required() else repr(f.default)
-            kind_text = str(f.annotation).replace("typing.", "").replace("brickwork.layers.init.", "")
-            table.add_row(name, escape(kind_text.replace("<class '", "").replace("'>", "")), escape(default))
+            table.add_row(name, escape(" ".join([type_text(f.annotation), *_bounds(f.metadata)])), escape(default))
         Console().print(table)
         return 0
     table = Table(title="Layer types (`brickwork layers TYPE` shows the fields)", title_justify="left")
@@ -74,6 +100,27 @@ def cmd_layers(args) -> int:
         table.add_row(name, aliases, ", ".join(kind.config.model_fields))
     Console().print(table)
     return 0
+
+
+_BOUNDS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+
+
+def type_text(tp) -> str:
+    """A field's type as a user reads it: 'int >= 1 | list[int >= 1]', not pydantic's repr."""
+    origin, args = get_origin(tp), get_args(tp)
+    if origin is Annotated:
+        return " ".join([type_text(args[0]), *_bounds(m for a in args[1:] for m in getattr(a, "metadata", [a]))])
+    if origin in (Union, UnionType):
+        return " | ".join(type_text(a) for a in args)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in args)
+    if origin is not None:
+        return f"{getattr(origin, '__name__', origin)}[{', '.join(type_text(a) for a in args)}]"
+    return "None" if tp is type(None) else getattr(tp, "__name__", str(tp).removeprefix("typing."))
+
+
+def _bounds(metadata) -> list[str]:
+    return [f"{op} {getattr(m, key)}" for m in metadata for key, op in _BOUNDS.items() if getattr(m, key, None) is not None]
 
 
 def register(sub) -> None:
