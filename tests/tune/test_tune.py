@@ -92,6 +92,22 @@ def test_median_pruning_inside_tune_cuts_a_bad_trial(tmp_path):
     assert all(s == "COMPLETE" and e == 4 for _, s, e in states[0.01])
 
 
+@pytest.mark.parametrize("pruner", ["asha", "hyperband"])
+def test_successive_halving_pruners_stop_the_weaker_trials_early(tmp_path, pruner):
+    """ASHA / Hyperband over epochs: every trial reports epoch 1; only the better ones go on."""
+    spec = {**SPEC, "train": {**SPEC["train"], "epochs": 3, "optimizer": "adam", "lr": {"loguniform": [1e-6, 3e-2]}},
+            "model": {"input_shape": [1, 8, 8], "layers": ["flatten", {"type": "dense", "units": 10}]},
+            "data": {"dataset": "digits", "limit": 400, "validation_split": 0.25},
+            "tune": {"metric": "val_accuracy", "sampler": "random", "seed": 0, "pruner": pruner}}
+    study = tune(spec, trials=8, out_dir=tmp_path, echo=lambda line: None).study
+    pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert pruned and done, [t.state for t in study.trials]
+    assert any(t.user_attrs["epochs"] < 3 for t in pruned)  # cut at the first rung, before the last epoch
+    assert all(t.user_attrs["epochs"] == 3 for t in done)
+    assert max(t.value for t in done) >= max(t.intermediate_values[t.user_attrs["epochs"]] for t in pruned)
+
+
 def test_resumed_study_continues_numbering_and_writes_the_report(tmp_path):
     storage = f"sqlite:///{tmp_path / 'tune.db'}"
     first = tune(SPEC, trials=2, storage=storage, out_dir=tmp_path / "out", echo=lambda line: None).study
@@ -129,8 +145,10 @@ def test_two_processes_share_one_study(tmp_path):
     study = optuna.load_study(study_name="shared", storage=storage)
     assert sorted(t.number for t in study.trials) == list(range(10))
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    # together exactly the requested count (each alone would have run 10); how the 10 split
+    # between the two depends on how fast each process starts, so that is not asserted
     ran = [sum(line.startswith("trial ") for line in out.splitlines()) for out, _ in outputs]
-    assert sum(ran) == 10 and min(ran) >= 1, ran
+    assert sum(ran) == 10, ran
 
 
 def test_the_example_search_space_is_valid():

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import inspect
 import math
+import random
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +119,12 @@ def _construct(cls, options: dict, where: str):
         raise BrickworkError(f"{where}: {cls.__name__} rejected {options}: {e}.") from None
 
 
+# Processes started together on a new database all try to create Optuna's tables; the losers
+# see one of these and simply open the database again once the tables are there.
+CREATION_RACE = ("already exists", "UNIQUE constraint failed", "database is locked")
+STORAGE_ATTEMPTS = 8
+
+
 def make_storage(url: str | None):
     """None (in memory), or a database shared by every process that names it (SQLite waits for locks)."""
     if url is None:
@@ -124,12 +132,16 @@ def make_storage(url: str | None):
     if "://" not in url:
         raise BrickworkError(f"--storage '{url}' is not a database URL; write e.g. sqlite:///tune.db (a file in this folder) or postgresql://host/db.")
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # the heartbeat is "experimental" since 2.9
-            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=30, grace_period=120)
-    except Exception as e:  # noqa: BLE001 - SQLAlchemy raises many kinds for a bad URL or database
-        raise BrickworkError(f"cannot open the study storage '{url}' ({type(e).__name__}: {str(e).splitlines()[0]}).") from None
+    for attempt in range(STORAGE_ATTEMPTS):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # the heartbeat is "experimental" since 2.9
+                return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=30, grace_period=120)
+        except Exception as e:  # noqa: BLE001 - SQLAlchemy raises many kinds for a bad URL or database
+            if attempt + 1 < STORAGE_ATTEMPTS and any(s in str(e) for s in CREATION_RACE):
+                time.sleep(random.uniform(0.2, 1.0))  # another process is creating the same tables
+                continue
+            raise BrickworkError(f"cannot open the study storage '{url}' ({type(e).__name__}: {str(e).splitlines()[0]}).") from None
 
 
 def prepare_run(spec: RunSpec):
