@@ -11,6 +11,8 @@ from brickwork.errors import BrickworkError
 from tests.conftest import EXAMPLES
 
 BROKEN = {
+    "recurrent_bias_matrix_init": ("model: {input_shape: [10, 4], layers: [{type: lstm, units: 8, bias_initializer: orthogonal}]}",
+                                   ["lstm 'lstm_1' (layer 0)", "field 'bias_initializer'", "needs a weight matrix"]),
     "unknown_layer": ("model: {input_shape: [4], layers: [{type: dense2, units: 3}]}",
                       ["layer 0", "unknown layer type 'dense2'", "did you mean 'dense'"]),
     "mistyped_field": ("model: {input_shape: [4], layers: [{type: dense, unit: 3}]}",

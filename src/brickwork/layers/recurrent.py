@@ -116,10 +116,11 @@ def _recurrent(cfg: RecurrentConfig, shape, cls, gates: int):
     module = cls(shape[-1], cfg.units, num_layers=cfg.num_layers, bias=cfg.use_bias, batch_first=True,
                  dropout=cfg.dropout, bidirectional=cfg.bidirectional)
     module.return_sequences = cfg.return_sequences
+    fields = {"weight_ih": "kernel_initializer", "weight_hh": "recurrent_initializer",
+              "bias_ih": "bias_initializer", "bias_hh": "bias_initializer"}
     for name, param in module.named_parameters():
-        spec = {"weight_ih": cfg.kernel_initializer, "weight_hh": cfg.recurrent_initializer,
-                "bias_ih": cfg.bias_initializer, "bias_hh": cfg.bias_initializer}[name.split("_l")[0]]
-        initialize(param, spec)
+        field = fields[name.split("_l")[0]]
+        initialize(param, getattr(cfg, field), field)
     attach_regularizers(module, weight_ih=cfg.kernel_regularizer, weight_hh=cfg.recurrent_regularizer,
                         bias=cfg.bias_regularizer)
     dirs = 2 if cfg.bidirectional else 1
