@@ -75,3 +75,16 @@ def test_text_csv_blank_label_and_unknown_encoding(tmp_path):
     for kind in ("text", "text_csv"):
         with pytest.raises(BrickworkError, match=r"reviews.csv'.*`encoding: nope` is not a text encoding"):
             load_data({"dataset": kind, "path": str(p), "encoding": "nope"})
+
+
+def test_language_model_validation_is_the_held_out_tail(tmp_path):
+    """Train chunks come from the first 90% of the corpus only, validation from the last 10%."""
+    text = "".join(chr(ord("a") + i % 26) for i in range(1000))
+    p = tmp_path / "abc.txt"
+    p.write_text(text)
+    b = load_data({"dataset": "text", "path": str(p), "seq_len": 16, "validation_split": 0.1})
+    decode = b.vocab.decode
+    train = "".join(decode(row) for row in b.train.x) + decode(b.train.y[-1, -1:])
+    val = "".join(decode(row) for row in b.val.x) + decode(b.val.y[-1, -1:])
+    assert text[:900].startswith(train) and len(train) == 56 * 16 + 1  # (900 - 1) // 16 chunks, never past 900
+    assert text[900:].startswith(val) and len(val) == 6 * 16 + 1
