@@ -44,8 +44,6 @@ def state(model):
 
 
 def test_frozen_layers_are_bit_identical_after_an_epoch_while_the_head_trains(base, tmp_path):
-
-
     before = state(load(base))
     result = finetune_from_spec(spec(head=True, freeze={"all_but_last": 1}), base, runs_dir=tmp_path)
     after = load(result.run_dir / "model.safetensors").state_dict()
@@ -231,3 +229,16 @@ def test_torchvision_backbone_needs_torchvision_or_works_with_it():
     model = build_model(layer)
     assert model.layer_info[0]["output_shape"] == [512]
     assert model(torch.zeros(2, 3, 64, 64)).shape == (2, 5)
+
+
+def test_base_can_be_a_run_directory_or_its_checkpoint(tmp_path):
+    """`brickwork finetune runs/NAME SPEC`: the run's final model; a checkpoint file works too."""
+    from brickwork.train.runner import train_from_spec
+
+    pretrain = parse_run_spec({"name": "pre", "model": MODEL, "data": {"dataset": "digits", "limit": 300},
+                               "train": {"epochs": 1, "batch_size": 32, "verbose": 0}})
+    run = train_from_spec(pretrain, runs_dir=tmp_path / "runs").run_dir
+    trained = load(run / "model.safetensors").state_dict()
+    for base in (run, run / "checkpoints" / "last.safetensors"):
+        before = state(prepare(spec(freeze={"all_but_last": 1}), base)[0])
+        assert all(torch.equal(before[k], trained[k]) for k in trained), base
