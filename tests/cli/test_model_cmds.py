@@ -163,13 +163,13 @@ def test_internal_error_reraises_with_debug(monkeypatch):
         main(["layers"])
 
 
-def test_keyboard_interrupt_exits_130_quietly(monkeypatch, capsys):
+def test_keyboard_interrupt_exits_130_with_one_word(monkeypatch, capsys):
     def interrupt(args):
         raise KeyboardInterrupt
 
     monkeypatch.setattr("brickwork.cli.model_cmds.cmd_layers", interrupt)
     assert main(["layers"]) == 130
-    assert capsys.readouterr().err == ""
+    assert capsys.readouterr().err == "interrupted\n"  # no traceback
 
 
 def test_missing_file_is_a_user_error(capsys):

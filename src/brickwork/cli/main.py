@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrickworkError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a training run keeps its last checkpoint: `brickwork train --resume`
+        print("interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # last resort: a bug should still read as one paragraph
         if os.environ.get("BRICKWORK_DEBUG", "") not in ("", "0"):

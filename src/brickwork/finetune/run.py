@@ -23,7 +23,7 @@ from brickwork.errors import BrickworkError
 from brickwork.finetune.freeze import freeze, frozen_layers, layer_names, unfreeze
 from brickwork.finetune.head import head_name, replace_head
 from brickwork.finetune.pretrained import load_pretrained
-from brickwork.models.io import META_KEY, atomic_write, save_model
+from brickwork.models.io import META_KEY, atomic_write
 from brickwork.spec.finetune import FinetuneSpec, UnfreezeStep
 from brickwork.spec.run import RunSpec, load_run_spec, parse_run_spec
 from brickwork.spec.train import OptimizerSpec, TrainSpec
@@ -174,18 +174,13 @@ def finetune_from_spec(spec: RunSpec, base: str | Path | None = None, *, runs_di
                        resume: str | Path | None = None, device: str | None = None):
     """Fine-tune as the spec says in a new run directory (or continue `resume`); returns a RunResult."""
     from brickwork.train import distributed, rundir
-    from brickwork.train.loop import evaluate, fit
-    from brickwork.train.runner import RunResult, _has_rows, _test_plots
+    from brickwork.train.loop import fit
+    from brickwork.train.runner import RunResult, evaluate_and_save, has_rows, resumable
 
     if distributed.launched_by_torchrun():
         raise BrickworkError("fine-tuning runs in one process; start it without torchrun/--nproc.")
     model, bundle, train, callbacks, report = prepare(spec, base)
-    if resume is not None:
-        run_dir = Path(resume)
-        if not (run_dir / "checkpoints" / "last.safetensors").is_file():
-            raise BrickworkError(f"cannot resume '{run_dir}': it has no checkpoints/last.safetensors (a run directory gets one after its first epoch).")
-    else:
-        run_dir = rundir.new_run_dir(runs_dir, name or spec.name)
+    run_dir = resumable(resume) if resume is not None else rundir.new_run_dir(runs_dir, name or spec.name)
     ft = (spec.finetune or FinetuneSpec()).model_copy(update={"base": str(base or spec.finetune.base)})
     resolved = spec.model_copy(update={"finetune": ft})
     atomic_write(run_dir / "spec.yaml", yaml.safe_dump(resolved.model_dump(mode="json", exclude_none=True), sort_keys=False).encode())
@@ -193,20 +188,11 @@ def finetune_from_spec(spec: RunSpec, base: str | Path | None = None, *, runs_di
         atomic_write(run_dir / "pretrained_report.json", json.dumps(report, indent=2).encode())
     if train.verbose:
         print(describe(model, report))
-    forced = {"device": device} if device else {}
-    val = bundle.val if _has_rows(bundle.val) else None
+    train = train.model_copy(update={"device": device}) if device else train
+    val = bundle.val if has_rows(bundle.val) else None
     history = fit(model, bundle.train, validation_data=val, run_dir=run_dir, resume=run_dir if resume else None,
-                  task=bundle.task, train=train, callbacks=callbacks, **forced)
-    test_metrics: dict = {}
-    if _has_rows(bundle.test) and history.stop_reason != "nan":
-        dev = device or train.device
-        test_metrics = evaluate(model, bundle.test, batch_size=train.eval_batch_size or 256, device=dev)
-        _test_plots(run_dir, model, bundle, test_metrics, dev)
-        scalars = {k: v for k, v in test_metrics.items() if isinstance(v, float)}
-        atomic_write(run_dir / "test_metrics.json", json.dumps(test_metrics, indent=2).encode())
-        save_model(model, run_dir / "model.safetensors", train_metrics={k: v[-1] for k, v in history.history.items()},
-                   test_metrics=scalars)
-    return RunResult(run_dir, history, test_metrics)
+                  task=bundle.task, train=train, callbacks=callbacks)
+    return RunResult(run_dir, history, evaluate_and_save(run_dir, model, bundle, history, train))
 
 
 def finetune(base: str | Path, spec: str | Path | dict | RunSpec, overrides: list[str] = (), **options):

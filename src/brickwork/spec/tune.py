@@ -210,7 +210,7 @@ def fixed_suggest(params: dict) -> Suggest:
         value = params[name]
         if kind == "int":
             return int(value)
-        return _on_grid(value) if marker.get("step") is not None and isinstance(value, float) else value
+        return tidy(value) if marker.get("step") is not None and isinstance(value, float) else value
     return suggest
 
 
@@ -226,13 +226,13 @@ def optuna_suggest(trial) -> Suggest:
         step = marker.get("step")
         if log or step is None:
             return trial.suggest_float(name, float(args[0]), float(args[1]), log=log)
-        return _on_grid(trial.suggest_float(name, float(args[0]), float(args[1]), step=float(step)))
+        return tidy(trial.suggest_float(name, float(args[0]), float(args[1]), step=float(step)))
     return suggest
 
 
-def _on_grid(value: float) -> float:
-    """0.15000000000000002 (a float on a step grid) -> 0.15."""
-    return float(f"{value:.12g}")
+def tidy(value):
+    """0.15000000000000002 (a float on a step grid) -> 0.15; anything else as it is."""
+    return float(f"{value:.12g}") if isinstance(value, float) else value
 
 
 def check_no_search_space(data: dict, where: str) -> None:

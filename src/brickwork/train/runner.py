@@ -33,7 +33,7 @@ class RunResult:
     test_metrics: dict
 
 
-def _has_rows(split) -> bool:
+def has_rows(split) -> bool:
     return split is not None and len(split.y) > 0
 
 
@@ -84,9 +84,7 @@ def train_from_spec(spec: RunSpec, *, runs_dir: str | Path = "runs", name: str |
     main = distributed.is_main()
     resume = resume or distributed.restart_checkpoint_dir(runs_dir)
     if resume is not None:
-        run_dir = Path(resume)
-        if not (run_dir / "checkpoints" / "last.safetensors").is_file():
-            raise BrickworkError(f"cannot resume '{run_dir}': it has no checkpoints/last.safetensors (a run directory gets one after its first epoch).")
+        run_dir = resumable(resume)
     elif main:
         given = os.environ.get("BRICKWORK_RUN_DIR")  # chosen by `brickwork train --nproc` before launching
         run_dir = Path(given) if given else rundir.new_run_dir(runs_dir, name or spec.name)
@@ -100,18 +98,32 @@ def train_from_spec(spec: RunSpec, *, runs_dir: str | Path = "runs", name: str |
         model, bundle = load_run(spec)
     forced = {"device": device} if device else {}
     train = spec.train.model_copy(update=forced)
-    val = bundle.val if _has_rows(bundle.val) else None
+    val = bundle.val if has_rows(bundle.val) else None
     history = fit(model, bundle.train, validation_data=val, run_dir=run_dir, resume=run_dir if resume else None,
-                  task=bundle.task, train=spec.train, **forced)
-    test_metrics: dict = {}
-    if main and _has_rows(bundle.test) and history.stop_reason != "nan":
-        test_metrics = evaluate(model, bundle.test, batch_size=train.eval_batch_size or 256, device=train.device)
-        _test_plots(run_dir, model, bundle, test_metrics, train.device)
-        scalars = {k: v for k, v in test_metrics.items() if isinstance(v, float)}
-        atomic_write(run_dir / "test_metrics.json", json.dumps(test_metrics, indent=2).encode())
-        save_model(model, run_dir / "model.safetensors", train_metrics={k: v[-1] for k, v in history.history.items()},
-                   test_metrics=scalars)
+                  task=bundle.task, train=train)
+    test_metrics = evaluate_and_save(run_dir, model, bundle, history, train) if main else {}
     return RunResult(run_dir, history, test_metrics)
+
+
+def resumable(run_dir: str | Path) -> Path:
+    """`run_dir` if it holds a checkpoint to resume from, else a clear error."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "checkpoints" / "last.safetensors").is_file():
+        raise BrickworkError(f"cannot resume '{run_dir}': it has no checkpoints/last.safetensors (a run directory gets one after its first epoch).")
+    return run_dir
+
+
+def evaluate_and_save(run_dir: Path, model, bundle, history, train) -> dict:
+    """After training: test metrics and plots, and the final model file with its metrics."""
+    if not has_rows(bundle.test) or history.stop_reason == "nan":
+        return {}
+    test_metrics = evaluate(model, bundle.test, batch_size=train.eval_batch_size or 256, device=train.device)
+    _test_plots(run_dir, model, bundle, test_metrics, train.device)
+    scalars = {k: v for k, v in test_metrics.items() if isinstance(v, float)}
+    atomic_write(run_dir / "test_metrics.json", json.dumps(test_metrics, indent=2).encode())
+    save_model(model, run_dir / "model.safetensors", train_metrics={k: v[-1] for k, v in history.history.items()},
+               test_metrics=scalars)
+    return test_metrics
 
 
 def _test_plots(run_dir: Path, model, bundle, metrics: dict, device: str) -> None:

@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 
 from brickwork.models.io import atomic_write
 from brickwork.spec.run import parse_run_spec
-from brickwork.spec.tune import TuneSpec, fixed_suggest, resolve
+from brickwork.spec.tune import TuneSpec, fixed_suggest, resolve, tidy
 
 
 def last_value(trial: optuna.trial.FrozenTrial) -> float:
@@ -55,13 +55,8 @@ def rows(study: optuna.Study) -> tuple[list[str], list[list]]:
     for i, t in enumerate(trials):
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
         table.append([i + 1, t.number, t.state.name.lower(), last_value(t), t.user_attrs.get("epochs"), t.user_attrs.get("best_epoch"),
-                      None if seconds is None else round(seconds, 2), *(_tidy(t.params.get(n)) for n in names)])
+                      None if seconds is None else round(seconds, 2), *(tidy(t.params.get(n)) for n in names)])
     return header, table
-
-
-def _tidy(value):
-    """0.15000000000000002 (a float on a step grid) -> 0.15."""
-    return float(f"{value:.12g}") if isinstance(value, float) else value
 
 
 def best_spec(study: optuna.Study, template: dict) -> dict | None:
