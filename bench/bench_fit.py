@@ -101,13 +101,15 @@ def bench(name: str, spec: dict, x, y, batch_size: int, rounds: int, with_datalo
         timed(warm_up, model, initial, x[:4000], y[:4000], batch_size)
     hand, ours, ratios = [], [], []
     parts = list(zip(x.chunk(chunks), y.chunk(chunks), strict=True))
+    best_hand, best_fit = [float("inf")] * len(parts), [float("inf")] * len(parts)
     for _ in range(rounds):
         # Each quarter of the epoch runs hand, fit, fit, hand back to back, so a slow phase
         # of a shared machine hits both alike; fit pays its setup once per quarter.
         h = f = 0.0
-        for xs, ys in parts:
+        for q, (xs, ys) in enumerate(parts):
             h1, f1, f2, h2 = (timed(fn, model, initial, xs, ys, batch_size) for fn in (hand_epoch, fit_epoch, fit_epoch, hand_epoch))
             ratios.append((f1 + f2) / (h1 + h2))
+            best_hand[q], best_fit[q] = min(best_hand[q], h1, h2), min(best_fit[q], f1, f2)
             h, f = h + (h1 + h2) / 2, f + (f1 + f2) / 2
         hand.append(h)
         ours.append(f)
@@ -121,6 +123,8 @@ def bench(name: str, spec: dict, x, y, batch_size: int, rounds: int, with_datalo
     if loader:
         print(f"  DataLoader loop   median {statistics.median(loader):7.2f} s   {[round(t, 2) for t in loader]}")
     print(f"  fit / hand, median of {len(ratios)} paired ratios: {ratio:.3f} (spread {min(ratios):.3f}-{max(ratios):.3f})  {'OK' if ratio <= 1.03 else 'OVER 1.03'}")
+    # noise from other tenants only ever adds time, so the best times are a second, steadier view
+    print(f"  fit / hand, best times per quarter: {sum(best_fit) / sum(best_hand):.3f}")
     return ratio
 
 
