@@ -59,7 +59,10 @@ class Metrics:
         n = y.shape[0]
         self.count += n
         if loss is not None:  # under no_grad: no detach needed
-            self._acc("loss", (loss if loss.dtype == torch.float32 else loss.float()) * n)
+            if "loss" in self.state:
+                self.state["loss"].add_(loss, alpha=n)  # one op per step: the hot loop calls this
+            else:
+                self.state["loss"] = loss.float() * n
         if self.kind == "regression":
             self._regression(out, y)
             return
