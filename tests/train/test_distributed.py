@@ -93,6 +93,18 @@ def test_two_processes_match_one_and_resume_with_another_count(tmp_path, brickwo
     assert_same_weights(weights(ddp_dir), weights(longer.run_dir))
 
 
+def test_gradient_accumulation_over_two_processes_matches_one(tmp_path, brickwork):
+    """accumulate: 4 over 30 batches an epoch: micro-batches skip the all-reduce (no_sync) until
+    a group ends, the epoch's partial last group (2 batches) syncs too; the weights still
+    equal those of one process."""
+    spec_path = write_spec(tmp_path, batch_size=32, accumulate=4, epochs=2)
+    job = brickwork("train", str(spec_path), "--nproc", "2", "--runs-dir", "ddp_runs", cwd=tmp_path)
+    out, err = job.communicate(timeout=240)
+    assert job.returncode == 0, err
+    single = train_from_spec(load_run_spec(spec_path), runs_dir=tmp_path / "single_runs")
+    assert_same_weights(weights(tmp_path / "ddp_runs" / "ddp"), weights(single.run_dir))
+
+
 def test_batch_size_must_divide_over_processes(tmp_path, capsys):
     assert main(["train", str(write_spec(tmp_path)), "--nproc", "3", "--runs-dir", str(tmp_path / "runs")]) == 2
     assert "batch_size 64 does not divide over --nproc 3" in capsys.readouterr().err

@@ -14,6 +14,7 @@ the saved RNG states, so the result equals that of a run never interrupted.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import torch
@@ -278,6 +279,8 @@ def _train_epoch(t: Trainer, model, loader, loss_fn, schedule, amp, has_reg, dev
     end = [cb for cb in t.callbacks if _overrides(cb, "on_batch_end")]
     accum, clip_norm, clip_value = spec.accumulate, spec.clip_grad_norm, spec.clip_grad_value
     groups = optimizer.param_groups
+    # DDP: micro-batches that do not end an accumulation group skip the gradient all-reduce
+    skip_sync = model.no_sync if accum > 1 and hasattr(model, "no_sync") and t.steps_per_epoch else None
     logs: dict = {}
     pending = False
     for i, (xb, yb) in enumerate(loader):
@@ -292,14 +295,15 @@ def _train_epoch(t: Trainer, model, loader, loss_fn, schedule, amp, has_reg, dev
                 group["lr"] = group["initial_lr"] * factor
         if i % accum == 0:
             optimizer.zero_grad(set_to_none=True)
-        with amp:
-            out = model(xb)
-            loss = loss_fn(out, yb)
-            if has_reg:
-                loss = loss + t.model.regularization_loss()
-        scaled = loss / accum if accum > 1 else loss
-        (scaler.scale(scaled) if scaler else scaled).backward()
         pending = (i + 1) % accum != 0
+        with skip_sync() if skip_sync and pending and i + 1 < t.steps_per_epoch else contextlib.nullcontext():
+            with amp:
+                out = model(xb)
+                loss = loss_fn(out, yb)
+                if has_reg:
+                    loss = loss + t.model.regularization_loss()
+            scaled = loss / accum if accum > 1 else loss
+            (scaler.scale(scaled) if scaler else scaled).backward()
         if not pending:
             _step(optimizer, scaler, t.model, clip_norm, clip_value)
         t.global_step += 1
