@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from brickwork.errors import BrickworkError
+from brickwork.models.io import fsync_dir
 
 CHUNK = 1 << 20
 TIMEOUT_S = 30
@@ -93,25 +94,11 @@ def fetch(url: str, dest: Path, md5: str | None, opener=None) -> Path:
             raise BrickworkError(f"downloaded '{url}' but its MD5 is {h.hexdigest()}, expected {md5}; the file is corrupt "
                                  f"or the mirror serves a different version. It was deleted; try again, or place a good copy at '{dest}'.")
         os.replace(tmp, dest)
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return dest
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename durable (a no-op where directories cannot be opened, e.g. Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def verify(path: Path, resource: Resource) -> None:

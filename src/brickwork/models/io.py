@@ -51,11 +51,11 @@ def atomic_write(path: str | Path, data: bytes) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return path
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     """Make the rename itself durable (a crash right after it could otherwise lose it)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
