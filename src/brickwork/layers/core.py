@@ -199,6 +199,8 @@ _activation("elu", EluConfig, lambda c: nn.ELU(c.alpha))
 _activation("gelu", GeluConfig, lambda c: nn.GELU(c.approximate))
 _activation("sigmoid", NoConfig, lambda c: nn.Sigmoid())
 _activation("tanh", NoConfig, lambda c: nn.Tanh())
+
+
 def _check_axis(cfg: SoftmaxConfig, shape) -> None:
     """Catch a bad `axis` when the model is built, not at its first forward pass."""
     rank = len(shape)
