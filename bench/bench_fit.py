@@ -37,11 +37,27 @@ from brickwork.models import build_model
 from brickwork.train import fit
 
 MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-CNN_A = {"input_shape": [1, 28, 28], "layers": [
-    {"type": "conv2d", "filters": 32, "kernel_size": 5, "padding": 2, "activation": "relu"}, {"type": "maxpool2d", "pool_size": 2},
-    {"type": "conv2d", "filters": 64, "kernel_size": 5, "padding": 2, "activation": "relu"}, {"type": "maxpool2d", "pool_size": 2},
-    {"type": "dropout", "rate": 0.5}, "flatten", {"type": "dense", "units": 1000}, {"type": "dense", "units": 10}]}
-MLP = {"input_shape": [1, 28, 28], "layers": ["flatten", {"type": "dense", "units": 512, "activation": "relu"}, {"type": "dense", "units": 10}]}
+CNN_A = {
+    "input_shape": [1, 28, 28],
+    "layers": [
+        {"type": "conv2d", "filters": 32, "kernel_size": 5, "padding": 2, "activation": "relu"},
+        {"type": "maxpool2d", "pool_size": 2},
+        {"type": "conv2d", "filters": 64, "kernel_size": 5, "padding": 2, "activation": "relu"},
+        {"type": "maxpool2d", "pool_size": 2},
+        {"type": "dropout", "rate": 0.5},
+        "flatten",
+        {"type": "dense", "units": 1000},
+        {"type": "dense", "units": 10},
+    ],
+}
+MLP = {
+    "input_shape": [1, 28, 28],
+    "layers": [
+        "flatten",
+        {"type": "dense", "units": 512, "activation": "relu"},
+        {"type": "dense", "units": 10},
+    ],
+}
 
 
 def load_mnist(n: int) -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -54,7 +70,11 @@ def load_mnist(n: int) -> tuple[torch.Tensor, torch.Tensor, str]:
         x = torch.from_numpy(images.reshape(-1, 1, 28, 28)[:n].astype(np.float32) / 255)
         return x, torch.from_numpy(labels[:n].astype(np.int64)), "real MNIST"
     g = torch.Generator().manual_seed(0)
-    return torch.rand(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g), "random images"
+    return (
+        torch.rand(n, 1, 28, 28, generator=g),
+        torch.randint(0, 10, (n,), generator=g),
+        "random images",
+    )
 
 
 def hand_epoch(model, x, y, batch_size: int) -> None:
@@ -83,8 +103,18 @@ def dataloader_epoch(model, x, y, batch_size: int) -> None:
 
 
 def fit_epoch(model, x, y, batch_size: int) -> None:
-    fit(model, x, y, epochs=1, batch_size=batch_size, optimizer="adam", lr=1e-3, loss="cross_entropy",
-        metrics=["accuracy"], verbose=1)
+    fit(
+        model,
+        x,
+        y,
+        epochs=1,
+        batch_size=batch_size,
+        optimizer="adam",
+        lr=1e-3,
+        loss="cross_entropy",
+        metrics=["accuracy"],
+        verbose=1,
+    )
 
 
 def timed(fn, model, initial, x, y, batch_size) -> float:
@@ -94,7 +124,16 @@ def timed(fn, model, initial, x, y, batch_size) -> float:
     return time.perf_counter() - start
 
 
-def bench(name: str, spec: dict, x, y, batch_size: int, rounds: int, with_dataloader: bool, chunks: int = 1) -> float:
+def bench(
+    name: str,
+    spec: dict,
+    x,
+    y,
+    batch_size: int,
+    rounds: int,
+    with_dataloader: bool,
+    chunks: int = 1,
+) -> float:
     torch.manual_seed(0)
     model = build_model(spec)
     initial = copy.deepcopy(model.state_dict())
@@ -108,7 +147,10 @@ def bench(name: str, spec: dict, x, y, batch_size: int, rounds: int, with_datalo
         # so a slow phase of a shared machine hits both alike; fit pays its setup per part.
         h = f = 0.0
         for q, (xs, ys) in enumerate(parts):
-            h1, f1, f2, h2 = (timed(fn, model, initial, xs, ys, batch_size) for fn in (hand_epoch, fit_epoch, fit_epoch, hand_epoch))
+            h1, f1, f2, h2 = (
+                timed(fn, model, initial, xs, ys, batch_size)
+                for fn in (hand_epoch, fit_epoch, fit_epoch, hand_epoch)
+            )
             ratios.append((f1 + f2) / (h1 + h2))
             best_hand[q], best_fit[q] = min(best_hand[q], h1, h2), min(best_fit[q], f1, f2)
             h, f = h + (h1 + h2) / 2, f + (f1 + f2) / 2
@@ -116,14 +158,29 @@ def bench(name: str, spec: dict, x, y, batch_size: int, rounds: int, with_datalo
         ours.append(f)
     # The DataLoader loop runs after the pairs: its many small allocations change the
     # allocator's state and would slow whichever loop ran next.
-    loader = [timed(dataloader_epoch, model, initial, x, y, batch_size) for _ in range(rounds if with_dataloader else 0)]
+    loader = [
+        timed(dataloader_epoch, model, initial, x, y, batch_size)
+        for _ in range(rounds if with_dataloader else 0)
+    ]
     ratio = statistics.median(ratios)
     print(f"\n{name}: {len(x)} samples, batch {batch_size}, {rounds} rounds")
-    print(f"  hand loop         median {statistics.median(hand):7.2f} s   {[round(t, 2) for t in hand]}")
-    print(f"  fit               median {statistics.median(ours):7.2f} s   {[round(t, 2) for t in ours]}")
+    print(
+        f"  hand loop         median {statistics.median(hand):7.2f} s   "
+        f"{[round(t, 2) for t in hand]}"
+    )
+    print(
+        f"  fit               median {statistics.median(ours):7.2f} s   "
+        f"{[round(t, 2) for t in ours]}"
+    )
     if loader:
-        print(f"  DataLoader loop   median {statistics.median(loader):7.2f} s   {[round(t, 2) for t in loader]}")
-    print(f"  fit / hand, median of {len(ratios)} paired ratios: {ratio:.3f} (spread {min(ratios):.3f}-{max(ratios):.3f})  {'OK' if ratio <= 1.03 else 'OVER 1.03'}")
+        print(
+            f"  DataLoader loop   median {statistics.median(loader):7.2f} s   "
+            f"{[round(t, 2) for t in loader]}"
+        )
+    print(
+        f"  fit / hand, median of {len(ratios)} paired ratios: {ratio:.3f} (spread "
+        f"{min(ratios):.3f}-{max(ratios):.3f})  {'OK' if ratio <= 1.03 else 'OVER 1.03'}"
+    )
     # noise from other tenants only ever adds time, so the best times are a second, steadier view
     print(f"  fit / hand, best times per part: {sum(best_fit) / sum(best_hand):.3f}")
     return ratio
@@ -136,8 +193,12 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--cnn-samples", type=int, default=10000)
     parser.add_argument("--mlp-samples", type=int, default=60000)
-    parser.add_argument("--chunks", type=int, default=1, help="pair parts of the epoch instead of whole epochs")
-    parser.add_argument("--no-dataloader", action="store_true", help="skip the DataLoader(TensorDataset) loop")
+    parser.add_argument(
+        "--chunks", type=int, default=1, help="pair parts of the epoch instead of whole epochs"
+    )
+    parser.add_argument(
+        "--no-dataloader", action="store_true", help="skip the DataLoader(TensorDataset) loop"
+    )
     args = parser.parse_args()
     # rich draws the live bar only on a terminal; force it, so the bar's per-batch path is
     # measured even when this script's output goes to a file
@@ -146,8 +207,28 @@ def main() -> int:
         args.rounds, args.cnn_samples, args.mlp_samples = 2, 1000, 5000
     x, y, source = load_mnist(max(args.cnn_samples, args.mlp_samples))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {source}")
-    ratios = [bench("MLP 784-512-10", MLP, x[: args.mlp_samples], y[: args.mlp_samples], args.batch_size, args.rounds, not args.no_dataloader, args.chunks),
-              bench("MNIST CNN A", CNN_A, x[: args.cnn_samples], y[: args.cnn_samples], args.batch_size, args.rounds, not args.no_dataloader, args.chunks)]
+    ratios = [
+        bench(
+            "MLP 784-512-10",
+            MLP,
+            x[: args.mlp_samples],
+            y[: args.mlp_samples],
+            args.batch_size,
+            args.rounds,
+            not args.no_dataloader,
+            args.chunks,
+        ),
+        bench(
+            "MNIST CNN A",
+            CNN_A,
+            x[: args.cnn_samples],
+            y[: args.cnn_samples],
+            args.batch_size,
+            args.rounds,
+            not args.no_dataloader,
+            args.chunks,
+        ),
+    ]
     return 0 if all(r <= 1.03 for r in ratios) else 1
 
 

@@ -1,4 +1,5 @@
-"""Characters/second of `generate` (state carried forward) vs re-running the whole prefix per character.
+"""Characters/second of `generate` (state carried forward) vs re-running the whole prefix per
+character.
 
     python bench/bench_generate.py [MODEL] [--length 1000] [--threads 2]
 
@@ -25,9 +26,14 @@ def stand_in() -> tuple[torch.nn.Module, Vocab]:
     torch.manual_seed(0)
     chars = [chr(c) for c in range(32, 97)]  # 65 characters, like Tiny Shakespeare
     vocab = Vocab(chars)
-    model = Sequential([{"type": "embedding", "input_dim": len(vocab), "output_dim": 64},
-                        {"type": "lstm", "units": 512, "return_sequences": True},
-                        {"type": "dense", "units": len(vocab)}], input_shape=[None]).eval()
+    model = Sequential(
+        [
+            {"type": "embedding", "input_dim": len(vocab), "output_dim": 64},
+            {"type": "lstm", "units": 512, "return_sequences": True},
+            {"type": "dense", "units": len(vocab)},
+        ],
+        input_shape=[None],
+    ).eval()
     return model, vocab
 
 
@@ -39,14 +45,18 @@ def rerun_prefix(model, vocab: Vocab, prompt: str, length: int) -> str:
         logits = model(torch.tensor([ids]))[0, -1]
         logits[0] = float("-inf")
         ids.append(int(logits[: len(vocab)].argmax()))
-    return vocab.decode(ids[len(vocab.encode(prompt)):])
+    return vocab.decode(ids[len(vocab.encode(prompt)) :])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", nargs="?", help="trained character model (default: an untrained stand-in)")
+    parser.add_argument(
+        "model", nargs="?", help="trained character model (default: an untrained stand-in)"
+    )
     parser.add_argument("--length", type=int, default=1000)
-    parser.add_argument("--baseline-length", type=int, default=200, help="characters for the slow baseline")
+    parser.add_argument(
+        "--baseline-length", type=int, default=200, help="characters for the slow baseline"
+    )
     parser.add_argument("--prompt", default="ROMEO:")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -68,12 +78,20 @@ def main() -> int:
     start = time.perf_counter()
     slow = rerun_prefix(model, vocab, args.prompt, n)
     theirs = n / (time.perf_counter() - start)
-    assert slow == greedy, "carrying the state must give the same characters as re-running the prefix"
-    print(f"model: {args.model or 'untrained 1x512 LSTM stand-in'}, {torch.get_num_threads()} torch thread(s)")
+    assert slow == greedy, (
+        "carrying the state must give the same characters as re-running the prefix"
+    )
+    print(
+        f"model: {args.model or 'untrained 1x512 LSTM stand-in'}, {torch.get_num_threads()} torch "
+        "thread(s)"
+    )
     print(f"{'way':<44}{'chars/s':>10}")
     print(f"{'generate (state carried), ' + str(args.length) + ' chars':<44}{ours:>10,.0f}")
     print(f"{'re-run the prefix per char, ' + str(n) + ' chars':<44}{theirs:>10,.0f}")
-    print(f"ratio: {ours / theirs:.1f}x   target >= 500 chars/s: {'met' if ours >= 500 else 'NOT met'}")
+    print(
+        f"ratio: {ours / theirs:.1f}x   target >= 500 chars/s: "
+        f"{'met' if ours >= 500 else 'NOT met'}"
+    )
     return 0
 
 

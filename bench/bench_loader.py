@@ -35,16 +35,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 by default: same for both loaders, steady on a shared machine)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (1 by default: same for both loaders, steady on a shared machine)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(60000, 1, 28, 28, generator=g), torch.randint(0, 10, (60000,), generator=g)
     ours = rate(InMemoryLoader(x, y, args.batch_size, shuffle=True, seed=0), args.epochs)
     torch.manual_seed(0)
-    theirs = rate(DataLoader(TensorDataset(x, y), batch_size=args.batch_size, shuffle=True), args.epochs)
-    print(f"MNIST-sized data: 60000 x 1 x 28 x 28 float32, batch {args.batch_size}, {args.epochs} epochs, "
-          f"{torch.get_num_threads()} torch thread(s)")
+    theirs = rate(
+        DataLoader(TensorDataset(x, y), batch_size=args.batch_size, shuffle=True), args.epochs
+    )
+    print(
+        f"MNIST-sized data: 60000 x 1 x 28 x 28 float32, batch {args.batch_size}, {args.epochs} "
+        "epochs, "
+        f"{torch.get_num_threads()} torch thread(s)"
+    )
     print(f"{'loader':<34}{'batches/s':>12}{'samples/s':>14}")
     print(f"{'InMemoryLoader':<34}{ours:>12,.0f}{ours * args.batch_size:>14,.0f}")
     print(f"{'DataLoader(TensorDataset)':<34}{theirs:>12,.0f}{theirs * args.batch_size:>14,.0f}")

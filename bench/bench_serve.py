@@ -40,13 +40,32 @@ def mnist_model(path: Path, train_rows: int) -> tuple[Path, np.ndarray, str]:
     from brickwork.train import evaluate, fit
     from brickwork.train.runner import load_run
 
-    spec = load_run_spec(str(ROOT / "examples" / "mnist_cnn_b.yaml"), [f"data.data_dir={ROOT.parent / 'shared' / 'data' / 'mnist'}"])
+    spec = load_run_spec(
+        str(ROOT / "examples" / "mnist_cnn_b.yaml"),
+        [f"data.data_dir={ROOT.parent / 'shared' / 'data' / 'mnist'}"],
+    )
     model, bundle = load_run(spec)
-    fit(model, bundle.train.x[:train_rows], bundle.train.y[:train_rows], epochs=1, batch_size=64, lr=1e-3, verbose=0)
+    fit(
+        model,
+        bundle.train.x[:train_rows],
+        bundle.train.y[:train_rows],
+        epochs=1,
+        batch_size=64,
+        lr=1e-3,
+        verbose=0,
+    )
     metrics = evaluate(model, bundle.test)
     save_model(model, path, test_metrics={k: v for k, v in metrics.items() if isinstance(v, float)})
-    raw = load_data({**spec.data.model_dump(), "normalize": False}, seed=0).test.x[:512].numpy() * 255.0
-    return path, raw.round(), f"MNIST CNN B, 1 pass over {train_rows} training images, test accuracy {metrics['accuracy']:.4f}"
+    raw = (
+        load_data({**spec.data.model_dump(), "normalize": False}, seed=0).test.x[:512].numpy()
+        * 255.0
+    )
+    return (
+        path,
+        raw.round(),
+        f"MNIST CNN B, 1 pass over {train_rows} training images, test accuracy "
+        f"{metrics['accuracy']:.4f}",
+    )
 
 
 def rss_mb(pid: int) -> float:
@@ -64,7 +83,9 @@ def load(url: str, samples: np.ndarray, clients: int, seconds: float) -> dict:
     stop = time.monotonic() + seconds
 
     def client(k: int) -> None:
-        with httpx.Client(base_url=url, timeout=30, headers={"Content-Type": "application/json"}) as c:
+        with httpx.Client(
+            base_url=url, timeout=30, headers={"Content-Type": "application/json"}
+        ) as c:
             i = k
             while time.monotonic() < stop:
                 t = time.perf_counter()
@@ -81,8 +102,13 @@ def load(url: str, samples: np.ndarray, clients: int, seconds: float) -> dict:
         t.join()
     elapsed = time.monotonic() - start
     ms = np.asarray(latencies) * 1000
-    return {"requests": len(ms), "req_per_s": len(ms) / elapsed, "p50_ms": float(np.percentile(ms, 50)),
-            "p99_ms": float(np.percentile(ms, 99)), "errors": errors[0]}
+    return {
+        "requests": len(ms),
+        "req_per_s": len(ms) / elapsed,
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "errors": errors[0],
+    }
 
 
 def direct(model_file: Path, samples: np.ndarray, seconds: float) -> float:
@@ -91,7 +117,9 @@ def direct(model_file: Path, samples: np.ndarray, seconds: float) -> float:
     from brickwork.data import apply_preprocessing
 
     model = brickwork.load(model_file)
-    x = apply_preprocessing(model.metadata["preprocessing"], torch.from_numpy(samples.astype(np.float32)))
+    x = apply_preprocessing(
+        model.metadata["preprocessing"], torch.from_numpy(samples.astype(np.float32))
+    )
     n, stop = 0, time.monotonic() + seconds
     start = time.monotonic()
     with torch.inference_mode():
@@ -115,20 +143,32 @@ def main() -> None:
     if args.model:
         import brickwork
 
-        model_file, shape, what = args.model, brickwork.load(args.model).input_shape, str(args.model)
+        model_file, shape, what = (
+            args.model,
+            brickwork.load(args.model).input_shape,
+            str(args.model),
+        )
         samples = np.random.default_rng(0).uniform(0, 255, (512, *shape)).round()
     elif (ROOT.parent / "shared" / "data" / "mnist").is_dir():
         model_file, samples, what = mnist_model(work / "mnist_cnn_b.safetensors", args.train_rows)
     else:
         from sklearn.datasets import load_digits
 
-        model_file, what = digits_model(work / "digits.safetensors"), "digits CNN (../shared/data/mnist absent)"
+        model_file, what = (
+            digits_model(work / "digits.safetensors"),
+            "digits CNN (../shared/data/mnist absent)",
+        )
         samples = load_digits().images[:512, None].astype(np.float32)
-    print(f"model: {what}; {args.clients} clients x {args.seconds:g} s on loopback, server threads {args.threads}")
+    print(
+        f"model: {what}; {args.clients} clients x {args.seconds:g} s on loopback, server threads "
+        f"{args.threads}"
+    )
     baseline = direct(model_file, samples, min(args.seconds, 10))
     print(f"baseline, direct model call (1 image per call, in process): {baseline:.0f} images/s")
     for max_batch in (32, 1):
-        proc, url = start_server(model_file, "--threads", str(args.threads), "--max-batch", str(max_batch))
+        proc, url = start_server(
+            model_file, "--threads", str(args.threads), "--max-batch", str(max_batch)
+        )
         load(url, samples[:16], 2, 1.0)  # warm-up
         before = rss_mb(proc.pid)
         first = load(url, samples, args.clients, args.seconds)
@@ -138,10 +178,16 @@ def main() -> None:
         stop_server(proc)
         for label, r in (("round 1", first), ("round 2", second)):
             if r:
-                print(f"--max-batch {max_batch:>2} {label}: {r['req_per_s']:.0f} req/s ({r['req_per_s'] / baseline:.2f}x baseline), "
-                      f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, {r['requests']} requests, {r['errors']} errors")
-        print(f"--max-batch {max_batch:>2} server RSS: {before:.0f} MB before, {middle:.0f} MB after round 1"
-              + (f", {after:.0f} MB after round 2" if second else ""))
+                print(
+                    f"--max-batch {max_batch:>2} {label}: {r['req_per_s']:.0f} req/s "
+                    f"({r['req_per_s'] / baseline:.2f}x baseline), "
+                    f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, {r['requests']} "
+                    f"requests, {r['errors']} errors"
+                )
+        print(
+            f"--max-batch {max_batch:>2} server RSS: {before:.0f} MB before, {middle:.0f} MB "
+            "after round 1" + (f", {after:.0f} MB after round 2" if second else "")
+        )
 
 
 if __name__ == "__main__":

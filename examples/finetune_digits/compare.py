@@ -26,7 +26,9 @@ from brickwork.train.runner import train_from_spec  # noqa: E402
 
 
 def run(kind: str, base: str | None, seed: int, data: str, runs: Path) -> dict:
-    spec = load_run_spec(HERE / f"{kind}.yaml", [f"data.path={data}", f"train.seed={seed}", "train.verbose=0"])
+    spec = load_run_spec(
+        HERE / f"{kind}.yaml", [f"data.path={data}", f"train.seed={seed}", "train.verbose=0"]
+    )
     start = time.perf_counter()
     if kind == "finetune":
         result = finetune_from_spec(spec, base, runs_dir=runs, name=f"{kind}-seed{seed}")
@@ -35,7 +37,12 @@ def run(kind: str, base: str | None, seed: int, data: str, runs: Path) -> dict:
     seconds = time.perf_counter() - start
     history = result.history.history
     best = min(range(len(history["val_loss"])), key=history["val_loss"].__getitem__)
-    return {"accuracy": result.test_metrics["accuracy"], "epochs": len(history["loss"]), "best_epoch": best + 1, "seconds": seconds}
+    return {
+        "accuracy": result.test_metrics["accuracy"],
+        "epochs": len(history["loss"]),
+        "best_epoch": best + 1,
+        "seconds": seconds,
+    }
 
 
 def main() -> None:
@@ -47,7 +54,10 @@ def main() -> None:
     args = parser.parse_args()
     runs = Path(args.runs_dir)
     data = str(runs / "data")
-    print("| seed | labelled | fine-tuned acc | epochs (best) | time | scratch acc | epochs (best) | time |")
+    print(
+        "| seed | labelled | fine-tuned acc | epochs (best) | time | scratch acc | epochs (best) "
+        "| time |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     scores: dict[str, list[float]] = {"finetune": [], "scratch": []}
     for seed in args.seeds:
@@ -56,11 +66,19 @@ def main() -> None:
         sc = run("scratch", None, seed, data, runs)
         scores["finetune"].append(ft["accuracy"])
         scores["scratch"].append(sc["accuracy"])
-        print(f"| {seed} | {train} (test {test}) | {ft['accuracy']:.4f} | {ft['epochs']} ({ft['best_epoch']}) | {ft['seconds']:.1f} s "
-              f"| {sc['accuracy']:.4f} | {sc['epochs']} ({sc['best_epoch']}) | {sc['seconds']:.1f} s |", flush=True)
+        print(
+            f"| {seed} | {train} (test {test}) | {ft['accuracy']:.4f} | {ft['epochs']} "
+            f"({ft['best_epoch']}) | {ft['seconds']:.1f} s "
+            f"| {sc['accuracy']:.4f} | {sc['epochs']} ({sc['best_epoch']}) | {sc['seconds']:.1f} "
+            "s |",
+            flush=True,
+        )
     mean = {k: statistics.mean(v) for k, v in scores.items()}
     spread = {k: statistics.stdev(v) if len(v) > 1 else 0.0 for k, v in scores.items()}
-    print(f"| mean ± sd | | {mean['finetune']:.4f} ± {spread['finetune']:.4f} | | | {mean['scratch']:.4f} ± {spread['scratch']:.4f} | | |")
+    print(
+        f"| mean ± sd | | {mean['finetune']:.4f} ± {spread['finetune']:.4f} | | | "
+        f"{mean['scratch']:.4f} ± {spread['scratch']:.4f} | | |"
+    )
 
 
 if __name__ == "__main__":

@@ -34,7 +34,9 @@ def write(out: Path, per_class: int, seed: int) -> tuple[int, int]:
     digits = load_digits()
     images, labels = upscale(digits.images), digits.target
     rng = np.random.default_rng(seed)
-    chosen = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in range(10)])
+    chosen = np.concatenate(
+        [rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in range(10)]
+    )
     is_train = np.zeros(len(labels), dtype=bool)
     is_train[chosen] = True
     if out.exists():
@@ -49,7 +51,9 @@ def write(out: Path, per_class: int, seed: int) -> tuple[int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="examples/finetune_digits/data/digits28")
-    parser.add_argument("--per-class", type=int, default=15, help="labelled training images per digit")
+    parser.add_argument(
+        "--per-class", type=int, default=15, help="labelled training images per digit"
+    )
     parser.add_argument("--seed", type=int, default=0, help="which images form the labelled subset")
     args = parser.parse_args()
     train, test = write(Path(args.out), args.per_class, args.seed)

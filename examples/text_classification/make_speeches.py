@@ -14,19 +14,81 @@ from collections import Counter
 from pathlib import Path
 
 PLAYS = {
-    "coriolanus": ["CORIOLANUS", "MARCIUS", "MENENIUS", "SICINIUS", "BRUTUS", "COMINIUS", "VOLUMNIA", "AUFIDIUS", "VIRGILIA"],
-    "romeo_and_juliet": ["ROMEO", "JULIET", "Nurse", "BENVOLIO", "MERCUTIO", "FRIAR LAURENCE", "CAPULET", "LADY CAPULET",
-                         "MONTAGUE", "PARIS", "TYBALT"],
-    "measure_for_measure": ["DUKE VINCENTIO", "ISABELLA", "LUCIO", "ANGELO", "ESCALUS", "POMPEY", "CLAUDIO", "ELBOW", "MARIANA"],
-    "taming_of_the_shrew": ["PETRUCHIO", "TRANIO", "KATHARINA", "BAPTISTA", "HORTENSIO", "GRUMIO", "LUCENTIO", "GREMIO",
-                            "BIONDELLO", "BIANCA", "SLY"],
-    "winters_tale": ["LEONTES", "CAMILLO", "AUTOLYCUS", "PAULINA", "POLIXENES", "FLORIZEL", "HERMIONE", "PERDITA"],
-    "richard_ii": ["KING RICHARD II", "HENRY BOLINGBROKE", "NORTHUMBERLAND", "DUKE OF YORK", "DUKE OF AUMERLE", "JOHN OF GAUNT"],
+    "coriolanus": [
+        "CORIOLANUS",
+        "MARCIUS",
+        "MENENIUS",
+        "SICINIUS",
+        "BRUTUS",
+        "COMINIUS",
+        "VOLUMNIA",
+        "AUFIDIUS",
+        "VIRGILIA",
+    ],
+    "romeo_and_juliet": [
+        "ROMEO",
+        "JULIET",
+        "Nurse",
+        "BENVOLIO",
+        "MERCUTIO",
+        "FRIAR LAURENCE",
+        "CAPULET",
+        "LADY CAPULET",
+        "MONTAGUE",
+        "PARIS",
+        "TYBALT",
+    ],
+    "measure_for_measure": [
+        "DUKE VINCENTIO",
+        "ISABELLA",
+        "LUCIO",
+        "ANGELO",
+        "ESCALUS",
+        "POMPEY",
+        "CLAUDIO",
+        "ELBOW",
+        "MARIANA",
+    ],
+    "taming_of_the_shrew": [
+        "PETRUCHIO",
+        "TRANIO",
+        "KATHARINA",
+        "BAPTISTA",
+        "HORTENSIO",
+        "GRUMIO",
+        "LUCENTIO",
+        "GREMIO",
+        "BIONDELLO",
+        "BIANCA",
+        "SLY",
+    ],
+    "winters_tale": [
+        "LEONTES",
+        "CAMILLO",
+        "AUTOLYCUS",
+        "PAULINA",
+        "POLIXENES",
+        "FLORIZEL",
+        "HERMIONE",
+        "PERDITA",
+    ],
+    "richard_ii": [
+        "KING RICHARD II",
+        "HENRY BOLINGBROKE",
+        "NORTHUMBERLAND",
+        "DUKE OF YORK",
+        "DUKE OF AUMERLE",
+        "JOHN OF GAUNT",
+    ],
 }
 PLAY_OF = {speaker: play for play, speakers in PLAYS.items() for speaker in speakers}
 
 HERE = Path(__file__).resolve().parent
-source = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE.parents[2] / "shared" / "data" / "tinyshakespeare" / "input.txt"
+source = (
+    Path(sys.argv[1])
+    if len(sys.argv) > 1
+    else HERE.parents[2] / "shared" / "data" / "tinyshakespeare" / "input.txt"
+)
 target = Path(sys.argv[2]) if len(sys.argv) > 2 else HERE / "speeches.csv"
 
 rows = []
@@ -40,4 +102,6 @@ with open(target, "w", newline="", encoding="utf-8") as f:
     writer.writerow(["text", "label"])
     writer.writerows(rows)
 counts = Counter(label for _, label in rows)
-print(f"{target}: {len(rows)} speeches; " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+print(
+    f"{target}: {len(rows)} speeches; " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+)

@@ -13,12 +13,23 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Sequential": "brickwork.models", "Graph": "brickwork.models", "build_model": "brickwork.models",
-    "summary": "brickwork.models", "print_summary": "brickwork.models",
-    "fit": "brickwork.train", "evaluate": "brickwork.train", "predict": "brickwork.train",
-    "EarlyStopping": "brickwork.train", "ModelCheckpoint": "brickwork.train", "ReduceLROnPlateau": "brickwork.train",
-    "save_model": "brickwork.models.io", "load": "brickwork.models.io",
-    "load_data": "brickwork.data", "generate": "brickwork.generate", "forecast": "brickwork.forecast", "export_model": "brickwork.export",
+    "Sequential": "brickwork.models",
+    "Graph": "brickwork.models",
+    "build_model": "brickwork.models",
+    "summary": "brickwork.models",
+    "print_summary": "brickwork.models",
+    "fit": "brickwork.train",
+    "evaluate": "brickwork.train",
+    "predict": "brickwork.train",
+    "EarlyStopping": "brickwork.train",
+    "ModelCheckpoint": "brickwork.train",
+    "ReduceLROnPlateau": "brickwork.train",
+    "save_model": "brickwork.models.io",
+    "load": "brickwork.models.io",
+    "load_data": "brickwork.data",
+    "generate": "brickwork.generate",
+    "forecast": "brickwork.forecast",
+    "export_model": "brickwork.export",
 }
 __all__ = [*_EXPORTS, "__version__"]
 

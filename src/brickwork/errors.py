@@ -53,7 +53,11 @@ def pydantic_message(exc, where: str, fields: Iterable[str] = ()) -> str:
             continue
         msg = err["msg"].removeprefix("Value error, ")
         got = err.get("input")
-        shown = f" (got {got!r})" if got is not None and not isinstance(got, dict) and repr(got) not in msg else ""
+        shown = (
+            f" (got {got!r})"
+            if got is not None and not isinstance(got, dict) and repr(got) not in msg
+            else ""
+        )
         problems.append(f"field '{field}': {msg}{shown}" if field else f"{msg}{shown}")
     return f"{where}: {'; '.join(problems)}" if where else "; ".join(problems)
 
@@ -78,19 +82,26 @@ def _other_branch(field: str, errs: list[dict], by_field: dict) -> bool:
 def _mismatch(err: dict) -> bool:
     """An error saying the value has the wrong type for this branch (a list is not an int,
     a number is none of the words 'same', 'valid')."""
-    return err["type"].endswith("_type") or (err["type"] == "literal_error" and not isinstance(err.get("input"), str))
+    return err["type"].endswith("_type") or (
+        err["type"] == "literal_error" and not isinstance(err.get("input"), str)
+    )
 
 
 def _is_union_tag(part) -> bool:
     """pydantic names the branch of a union it tried ('int', "literal['same','valid']",
     'constrained-int', or a model class such as 'Initializer')."""
-    return isinstance(part, str) and (part in {"int", "float", "str", "bool", "list[int]", "dict[str,any]"}
-                                      or "[" in part or part.startswith(("function-", "literal", "constrained-"))
-                                      or part in _model_class_names())
+    return isinstance(part, str) and (
+        part in {"int", "float", "str", "bool", "list[int]", "dict[str,any]"}
+        or "[" in part
+        or part.startswith(("function-", "literal", "constrained-"))
+        or part in _model_class_names()
+    )
 
 
 def _model_class_names() -> set[str]:
-    """Names of every pydantic model class loaded so far (they tag union branches in error paths)."""
+    """Names of every pydantic model class loaded so far (they tag union branches in error
+    paths).
+    """
     from pydantic import BaseModel
 
     names, todo = set(), [BaseModel]

@@ -11,74 +11,168 @@ from brickwork.errors import BrickworkError
 from tests.conftest import EXAMPLES
 
 BROKEN = {
-    "recurrent_bias_matrix_init": ("model: {input_shape: [10, 4], layers: [{type: lstm, units: 8, bias_initializer: orthogonal}]}",
-                                   ["lstm 'lstm_1' (layer 0)", "field 'bias_initializer'", "needs a weight matrix"]),
-    "unknown_layer": ("model: {input_shape: [4], layers: [{type: dense2, units: 3}]}",
-                      ["layer 0", "unknown layer type 'dense2'", "did you mean 'dense'"]),
-    "mistyped_field": ("model: {input_shape: [4], layers: [{type: dense, unit: 3}]}",
-                       ["dense 'dense_1' (layer 0)", "unknown field 'unit'", "did you mean 'units'"]),
-    "missing_field": ("model: {input_shape: [4], layers: [{type: dense, name: fc}]}",
-                      ["dense 'fc' (layer 0)", "units", "missing"]),
-    "flat_input_needed": ("model: {input_shape: [1, 28, 28], layers: [{type: conv2d, filters: 64, kernel_size: 3, padding: same}, "
-                          "{type: maxpool2d, pool_size: 4}, {type: dense, units: 10, name: fc1}]}",
-                          ["dense 'fc1' (layer 2)", "expects a flat input", "receives [64, 7, 7]", "add `flatten` before it"]),
-    "conv_on_flat": ("model: {input_shape: [784], layers: [{type: conv2d, filters: 8}]}",
-                     ["conv2d 'conv2d_1' (layer 0)", "[channels, height, width]", "receives [784]"]),
-    "kernel_too_big": ("model: {input_shape: [1, 4, 4], layers: [{type: conv2d, filters: 8, kernel_size: 7}]}",
-                       ["conv2d 'conv2d_1'", "larger than"]),
-    "bad_value": ("model: {input_shape: [4], layers: [{type: dropout, rate: 1.5}]}",
-                  ["dropout 'dropout_1' (layer 0)", "rate", "less than 1"]),
+    "recurrent_bias_matrix_init": (
+        "model: {input_shape: [10, 4], layers: [{type: lstm, units: 8, bias_initializer: "
+        "orthogonal}]}",
+        ["lstm 'lstm_1' (layer 0)", "field 'bias_initializer'", "needs a weight matrix"],
+    ),
+    "unknown_layer": (
+        "model: {input_shape: [4], layers: [{type: dense2, units: 3}]}",
+        ["layer 0", "unknown layer type 'dense2'", "did you mean 'dense'"],
+    ),
+    "mistyped_field": (
+        "model: {input_shape: [4], layers: [{type: dense, unit: 3}]}",
+        ["dense 'dense_1' (layer 0)", "unknown field 'unit'", "did you mean 'units'"],
+    ),
+    "missing_field": (
+        "model: {input_shape: [4], layers: [{type: dense, name: fc}]}",
+        ["dense 'fc' (layer 0)", "units", "missing"],
+    ),
+    "flat_input_needed": (
+        "model: {input_shape: [1, 28, 28], layers: [{type: conv2d, filters: 64, kernel_size: 3, "
+        "padding: same}, "
+        "{type: maxpool2d, pool_size: 4}, {type: dense, units: 10, name: fc1}]}",
+        [
+            "dense 'fc1' (layer 2)",
+            "expects a flat input",
+            "receives [64, 7, 7]",
+            "add `flatten` before it",
+        ],
+    ),
+    "conv_on_flat": (
+        "model: {input_shape: [784], layers: [{type: conv2d, filters: 8}]}",
+        ["conv2d 'conv2d_1' (layer 0)", "[channels, height, width]", "receives [784]"],
+    ),
+    "kernel_too_big": (
+        "model: {input_shape: [1, 4, 4], layers: [{type: conv2d, filters: 8, kernel_size: 7}]}",
+        ["conv2d 'conv2d_1'", "larger than"],
+    ),
+    "bad_value": (
+        "model: {input_shape: [4], layers: [{type: dropout, rate: 1.5}]}",
+        ["dropout 'dropout_1' (layer 0)", "rate", "less than 1"],
+    ),
     "no_input_shape": ("model: {layers: [{type: dense, units: 3}]}", ["model", "input_shape"]),
-    "unknown_model_field": ("model: {input_shape: [4], layer: [{type: dense, units: 3}]}",
-                            ["model: unknown field 'layer'", "unknown field 'layer'", "did you mean 'layers'"]),
-    "bad_graph_input": ("model: {inputs: {x: [4]}, nodes: [{name: a, type: dense, units: 3}, {name: b, type: add, inputs: [a, c]}]}",
-                        ["add 'b' (layer 1)", "input 'c'"]),
+    "unknown_model_field": (
+        "model: {input_shape: [4], layer: [{type: dense, units: 3}]}",
+        ["model: unknown field 'layer'", "unknown field 'layer'", "did you mean 'layers'"],
+    ),
+    "bad_graph_input": (
+        "model: {inputs: {x: [4]}, nodes: [{name: a, type: dense, units: 3}, {name: b, type: add, "
+        "inputs: [a, c]}]}",
+        ["add 'b' (layer 1)", "input 'c'"],
+    ),
     "bad_yaml": ("model: {input_shape: [4], layers: [", ["not valid YAML", "line"]),
-    "reshape_mismatch": ("model: {input_shape: [10], layers: [{type: reshape, shape: [3, 3]}]}",
-                         ["reshape 'reshape_1'", "cannot reshape [10]"]),
-    "conv_stride_zero": ("model: {input_shape: [1, 28, 28], layers: [{type: conv2d, filters: 4, stride: 0}]}",
-                         ["conv2d 'conv2d_1' (layer 0)", "field 'stride'", "greater than or equal to 1", "got 0"]),
-    "pool_size_zero": ("model: {input_shape: [1, 28, 28], layers: [{type: maxpool2d, pool_size: 0}]}",
-                       ["maxpool2d 'maxpool2d_1' (layer 0)", "field 'pool_size'", "greater than or equal to 1"]),
-    "pool_stride_zero": ("model: {input_shape: [1, 28, 28], layers: [{type: avgpool2d, stride: 0}]}",
-                         ["avgpool2d 'avgpool2d_1' (layer 0)", "field 'stride'", "greater than or equal to 1"]),
-    "kernel_negative": ("model: {input_shape: [1, 28, 28], layers: [{type: conv2d, filters: 4, kernel_size: -3}]}",
-                        ["conv2d 'conv2d_1' (layer 0)", "field 'kernel_size'", "got -3"]),
-    "kernel_zero": ("model: {input_shape: [1, 28, 28], layers: [{type: conv2d, filters: 4, kernel_size: 0}]}",
-                    ["conv2d 'conv2d_1' (layer 0)", "field 'kernel_size'", "greater than or equal to 1"]),
-    "kernel_list_item": ("model: {input_shape: [1, 28, 28], layers: [{type: conv2d, filters: 4, kernel_size: [3, -1]}]}",
-                         ["conv2d 'conv2d_1' (layer 0): field 'kernel_size.1': Input should be greater than or equal to 1 (got -1)."]),
-    "dilation_zero": ("model: {input_shape: [8, 20], layers: [{type: conv1d, filters: 4, dilation: 0}]}",
-                      ["conv1d 'conv1d_1' (layer 0)", "field 'dilation'", "greater than or equal to 1"]),
-    "padding_negative": ("model: {input_shape: [1, 28, 28], layers: [{type: conv2d, filters: 4, padding: -1}]}",
-                         ["conv2d 'conv2d_1' (layer 0)", "field 'padding'", "greater than or equal to 0", "got -1"]),
-    "padding_word": ("model: {input_shape: [1, 28, 28], layers: [{type: conv2d, filters: 4, padding: full}]}",
-                     ["field 'padding'", "'same' or 'valid'", "got 'full'"]),
-    "input_dim_negative": ("model: {input_shape: [-1, 28, 28], layers: [flatten]}",
-                           ["model: field 'input_shape.0'", "at least 1", "got -1"]),
-    "input_dim_flat_negative": ("model: {input_shape: [-5], layers: [{dense: 3}]}", ["field 'input_shape.0'", "got -5"]),
-    "input_dim_zero": ("model: {input_shape: [1, 0, 28], layers: [flatten]}", ["field 'input_shape.1'", "at least 1", "got 0"]),
-    "graph_input_dim_zero": ("model: {inputs: {x: [0]}, nodes: [{dense: 3}]}", ["field 'inputs.x.0'", "at least 1"]),
-    "custom_empty_module": ("model: {input_shape: [4], layers: [{type: ':Foo'}]}",
-                            ["layer 0", "custom layer ':Foo'", "package.module:ClassName"]),
-    "softmax_axis": ("model: {input_shape: [4], layers: [{type: softmax, axis: 5, name: probs}]}",
-                     ["softmax 'probs' (layer 0)", "axis 5", "receives [4]", "from -1 to 0"]),
-    "log_softmax_axis": ("model: {input_shape: [3, 4], layers: [{type: log_softmax, axis: -3}]}",
-                         ["log_softmax 'log_softmax_1' (layer 0)", "axis -3", "from -2 to 1"]),
-    "trainable_not_bool": ("model: {input_shape: [4], layers: [{type: dense, units: 3, trainable: maybe}]}",
-                           ["dense 'dense_1' (layer 0)", "field 'trainable'", "true or false", "'maybe'"]),
-    "kernel_initializer_typo": ("model: {input_shape: [4], layers: [relu, relu, {type: dense, units: 3, name: fc1, kernel_initializer: he_normall}]}",
-                                ["dense 'fc1' (layer 2): field 'kernel_initializer': unknown initializer 'he_normall' (did you mean 'he_normal'?)"]),
-    "initializer_mapping_typo": ("model: {input_shape: [4], layers: [{type: dense, units: 3, kernel_initializer: {type: he_normall}}]}",
-                                 ["dense 'dense_1' (layer 0): field 'kernel_initializer': unknown initializer 'he_normall'"]),
-    "bias_initializer_matrix": ("model: {input_shape: [4], layers: [{type: dense, units: 3, name: fc1, bias_initializer: he_normal}]}",
-                                ["dense 'fc1' (layer 0): field 'bias_initializer': initializer 'he_normal' needs a weight matrix"]),
-    "initializer_nested_field": ("model: {input_shape: [4], layers: [{type: dense, units: 3, kernel_initializer: {type: normal, stdd: 1}}]}",
-                                 ["dense 'dense_1' (layer 0): unknown field 'kernel_initializer.stdd'."]),
-    "layer_is_a_number": ("model: {input_shape: [4], layers: [64]}",
-                          ["layer 0", "found 64", "{dense: 64}"]),
-    "inside_residual": ("model: {input_shape: [4], layers: [{type: residual, name: block1, layers: [{type: dense, unit: 4}]}]}",
-                        ["residual 'block1' (layer 0): dense 'dense_1' (residual layer 0): unknown field 'unit'"]),
+    "reshape_mismatch": (
+        "model: {input_shape: [10], layers: [{type: reshape, shape: [3, 3]}]}",
+        ["reshape 'reshape_1'", "cannot reshape [10]"],
+    ),
+    "conv_stride_zero": (
+        "model: {input_shape: [1, 28, 28], layers: [{type: conv2d, filters: 4, stride: 0}]}",
+        ["conv2d 'conv2d_1' (layer 0)", "field 'stride'", "greater than or equal to 1", "got 0"],
+    ),
+    "pool_size_zero": (
+        "model: {input_shape: [1, 28, 28], layers: [{type: maxpool2d, pool_size: 0}]}",
+        ["maxpool2d 'maxpool2d_1' (layer 0)", "field 'pool_size'", "greater than or equal to 1"],
+    ),
+    "pool_stride_zero": (
+        "model: {input_shape: [1, 28, 28], layers: [{type: avgpool2d, stride: 0}]}",
+        ["avgpool2d 'avgpool2d_1' (layer 0)", "field 'stride'", "greater than or equal to 1"],
+    ),
+    "kernel_negative": (
+        "model: {input_shape: [1, 28, 28], layers: [{type: conv2d, filters: 4, kernel_size: -3}]}",
+        ["conv2d 'conv2d_1' (layer 0)", "field 'kernel_size'", "got -3"],
+    ),
+    "kernel_zero": (
+        "model: {input_shape: [1, 28, 28], layers: [{type: conv2d, filters: 4, kernel_size: 0}]}",
+        ["conv2d 'conv2d_1' (layer 0)", "field 'kernel_size'", "greater than or equal to 1"],
+    ),
+    "kernel_list_item": (
+        "model: {input_shape: [1, 28, 28], layers: [{type: conv2d, filters: 4, kernel_size: [3, "
+        "-1]}]}",
+        [
+            "conv2d 'conv2d_1' (layer 0): field 'kernel_size.1': Input should be greater than or "
+            "equal to 1 (got -1)."
+        ],
+    ),
+    "dilation_zero": (
+        "model: {input_shape: [8, 20], layers: [{type: conv1d, filters: 4, dilation: 0}]}",
+        ["conv1d 'conv1d_1' (layer 0)", "field 'dilation'", "greater than or equal to 1"],
+    ),
+    "padding_negative": (
+        "model: {input_shape: [1, 28, 28], layers: [{type: conv2d, filters: 4, padding: -1}]}",
+        ["conv2d 'conv2d_1' (layer 0)", "field 'padding'", "greater than or equal to 0", "got -1"],
+    ),
+    "padding_word": (
+        "model: {input_shape: [1, 28, 28], layers: [{type: conv2d, filters: 4, padding: full}]}",
+        ["field 'padding'", "'same' or 'valid'", "got 'full'"],
+    ),
+    "input_dim_negative": (
+        "model: {input_shape: [-1, 28, 28], layers: [flatten]}",
+        ["model: field 'input_shape.0'", "at least 1", "got -1"],
+    ),
+    "input_dim_flat_negative": (
+        "model: {input_shape: [-5], layers: [{dense: 3}]}",
+        ["field 'input_shape.0'", "got -5"],
+    ),
+    "input_dim_zero": (
+        "model: {input_shape: [1, 0, 28], layers: [flatten]}",
+        ["field 'input_shape.1'", "at least 1", "got 0"],
+    ),
+    "graph_input_dim_zero": (
+        "model: {inputs: {x: [0]}, nodes: [{dense: 3}]}",
+        ["field 'inputs.x.0'", "at least 1"],
+    ),
+    "custom_empty_module": (
+        "model: {input_shape: [4], layers: [{type: ':Foo'}]}",
+        ["layer 0", "custom layer ':Foo'", "package.module:ClassName"],
+    ),
+    "softmax_axis": (
+        "model: {input_shape: [4], layers: [{type: softmax, axis: 5, name: probs}]}",
+        ["softmax 'probs' (layer 0)", "axis 5", "receives [4]", "from -1 to 0"],
+    ),
+    "log_softmax_axis": (
+        "model: {input_shape: [3, 4], layers: [{type: log_softmax, axis: -3}]}",
+        ["log_softmax 'log_softmax_1' (layer 0)", "axis -3", "from -2 to 1"],
+    ),
+    "trainable_not_bool": (
+        "model: {input_shape: [4], layers: [{type: dense, units: 3, trainable: maybe}]}",
+        ["dense 'dense_1' (layer 0)", "field 'trainable'", "true or false", "'maybe'"],
+    ),
+    "kernel_initializer_typo": (
+        "model: {input_shape: [4], layers: [relu, relu, {type: dense, units: 3, name: fc1, "
+        "kernel_initializer: he_normall}]}",
+        [
+            "dense 'fc1' (layer 2): field 'kernel_initializer': unknown initializer 'he_normall' "
+            "(did you mean 'he_normal'?)"
+        ],
+    ),
+    "initializer_mapping_typo": (
+        "model: {input_shape: [4], layers: [{type: dense, units: 3, kernel_initializer: {type: "
+        "he_normall}}]}",
+        ["dense 'dense_1' (layer 0): field 'kernel_initializer': unknown initializer 'he_normall'"],
+    ),
+    "bias_initializer_matrix": (
+        "model: {input_shape: [4], layers: [{type: dense, units: 3, name: fc1, bias_initializer: "
+        "he_normal}]}",
+        [
+            "dense 'fc1' (layer 0): field 'bias_initializer': initializer 'he_normal' needs a "
+            "weight matrix"
+        ],
+    ),
+    "initializer_nested_field": (
+        "model: {input_shape: [4], layers: [{type: dense, units: 3, kernel_initializer: {type: "
+        "normal, stdd: 1}}]}",
+        ["dense 'dense_1' (layer 0): unknown field 'kernel_initializer.stdd'."],
+    ),
+    "layer_is_a_number": (
+        "model: {input_shape: [4], layers: [64]}",
+        ["layer 0", "found 64", "{dense: 64}"],
+    ),
+    "inside_residual": (
+        "model: {input_shape: [4], layers: [{type: residual, name: block1, layers: [{type: dense, "
+        "unit: 4}]}]}",
+        ["residual 'block1' (layer 0): dense 'dense_1' (residual layer 0): unknown field 'unit'"],
+    ),
 }
 
 
@@ -123,7 +217,9 @@ def test_file_without_model_suggests_adding_one(tmp_path, capsys):
     spec.write_text("data: {dataset: digits}\n")
     assert main(["summary", str(spec)]) == 2
     err = capsys.readouterr().err
-    assert "no `model:` section" in err and "add a `model:` section" in err and "finetune" not in err
+    assert (
+        "no `model:` section" in err and "add a `model:` section" in err and "finetune" not in err
+    )
 
 
 def test_summary_of_tune_spec_uses_low_end_of_each_space(capsys):
@@ -139,7 +235,9 @@ def test_model_from_file_refuses_search_spaces_unless_asked():
     from brickwork.cli.model_cmds import model_from_file
 
     path = str(EXAMPLES / "tune" / "digits_mlp.yaml")
-    with pytest.raises(BrickworkError, match="search spaces .*model.layers.1.units.*brickwork tune"):
+    with pytest.raises(
+        BrickworkError, match="search spaces .*model.layers.1.units.*brickwork tune"
+    ):
         model_from_file(path)
 
 
@@ -152,8 +250,10 @@ def test_internal_error_is_one_paragraph_with_exit_1(monkeypatch, capsys):
     monkeypatch.setattr("brickwork.cli.model_cmds.cmd_layers", _crash)
     assert main(["layers"]) == 1
     err = capsys.readouterr().err.strip()
-    assert err == ("error: internal error RuntimeError: boom; this is a bug in brickwork — "
-                   "rerun with BRICKWORK_DEBUG=1 for the traceback")
+    assert err == (
+        "error: internal error RuntimeError: boom; this is a bug in brickwork — "
+        "rerun with BRICKWORK_DEBUG=1 for the traceback"
+    )
 
 
 def test_internal_error_reraises_with_debug(monkeypatch):
@@ -201,12 +301,20 @@ def test_layers_lists_and_describes(capsys):
 def test_layer_fields_show_readable_constraints(capsys):
     assert main(["layers", "conv2d"]) == 0
     out = capsys.readouterr().out
-    assert "int >= 1 | list[int >= 1]" in out and "int >= 0 | list[int >= 0] | 'same' | 'valid'" in out
+    assert (
+        "int >= 1 | list[int >= 1]" in out and "int >= 0 | list[int >= 0] | 'same' | 'valid'" in out
+    )
     assert "FieldInfo" not in out and "Annotated" not in out
 
 
 def test_console_command_exit_code_without_traceback(tmp_path):
     spec = tmp_path / "bad.yaml"
     spec.write_text(BROKEN["flat_input_needed"][0])
-    proc = subprocess.run([sys.executable, "-m", "brickwork.cli.main", "summary", str(spec)], capture_output=True, text=True)
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "add `flatten`" in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, "-m", "brickwork.cli.main", "summary", str(spec)],
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        proc.returncode == 2 and "Traceback" not in proc.stderr and "add `flatten`" in proc.stderr
+    )

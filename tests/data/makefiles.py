@@ -12,12 +12,19 @@ from pathlib import Path
 import numpy as np
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-MNIST_NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+MNIST_NAMES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
     codes = {np.dtype(np.uint8): 0x08, np.dtype(">i4"): 0x0C}
-    header = bytes([0, 0, codes[array.dtype], array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)
+    header = bytes([0, 0, codes[array.dtype], array.ndim]) + b"".join(
+        struct.pack(">I", d) for d in array.shape
+    )
     return header + array.tobytes()
 
 
@@ -36,8 +43,12 @@ def write_mnist(folder: Path, n_train: int = 60, n_test: int = 20, seed: int = 0
 
 def cifar_batch(n: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
-    return {"batch_label": "batch", "labels": [i % 10 for i in range(n)],
-            "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), "filenames": [f"img{i}.png" for i in range(n)]}
+    return {
+        "batch_label": "batch",
+        "labels": [i % 10 for i in range(n)],
+        "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+        "filenames": [f"img{i}.png" for i in range(n)],
+    }
 
 
 def write_cifar(folder: Path, n: int = 10, tar: bool = True, batches: dict | None = None) -> Path:
@@ -61,7 +72,9 @@ def write_cifar(folder: Path, n: int = 10, tar: bool = True, batches: dict | Non
     return path
 
 
-def write_image_folder(root: Path, classes=("cat", "dog"), per_class: int = 6, size=(12, 10), mode="RGB") -> Path:
+def write_image_folder(
+    root: Path, classes=("cat", "dog"), per_class: int = 6, size=(12, 10), mode="RGB"
+) -> Path:
     from PIL import Image
 
     rng = np.random.default_rng(0)

@@ -54,11 +54,18 @@ def test_train_data_dir_flag_uses_local_files_without_network(tmp_path, monkeypa
     monkeypatch.setenv("BRICKWORK_DATA", str(tmp_path / "empty-cache"))
     data = write_mnist(tmp_path / "my mnist", n_train=40, n_test=10)
     spec = tmp_path / "spec.yaml"
-    spec.write_text("model:\n  input_shape: [1, 28, 28]\n  layers: [flatten, {type: dense, units: 10}]\n"
-                    "data: {dataset: mnist, download: false, verify_checksums: false}\n"
-                    "train: {epochs: 1, batch_size: 16}\n")
+    spec.write_text(
+        "model:\n  input_shape: [1, 28, 28]\n  layers: [flatten, {type: dense, units: 10}]\n"
+        "data: {dataset: mnist, download: false, verify_checksums: false}\n"
+        "train: {epochs: 1, batch_size: 16}\n"
+    )
     runs = str(tmp_path / "runs")
-    assert main(["train", str(spec), "--runs-dir", runs]) == 2  # the empty cache: names the files, no network
+    assert (
+        main(["train", str(spec), "--runs-dir", runs]) == 2
+    )  # the empty cache: names the files, no network
     assert "train-images-idx3-ubyte.gz" in capsys.readouterr().err
-    assert main(["train", str(spec), "--data-dir", str(data), "--runs-dir", runs, "--name", "local"]) == 0
+    assert (
+        main(["train", str(spec), "--data-dir", str(data), "--runs-dir", runs, "--name", "local"])
+        == 0
+    )
     assert f"data_dir: {data}" in (tmp_path / "runs" / "local" / "spec.yaml").read_text()

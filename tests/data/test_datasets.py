@@ -28,7 +28,9 @@ def test_splits_are_seeded_and_disjoint():
     a, b, c = load_data({}, seed=1), load_data({}, seed=1), load_data({}, seed=2)
     assert torch.equal(a.val.x, b.val.x) and not torch.equal(a.val.x, c.val.x)
     rows = lambda s: {tuple(r) for r in s.x.flatten(1).tolist()}  # noqa: E731
-    assert not rows(a.train) & rows(a.test) or len(rows(a.train) & rows(a.test)) < 5  # digits has a few duplicate images
+    assert (
+        not rows(a.train) & rows(a.test) or len(rows(a.train) & rows(a.test)) < 5
+    )  # digits has a few duplicate images
     assert len(a.train) + len(a.val) + len(a.test) == 1797
 
 
@@ -49,12 +51,18 @@ def test_normalize_uses_train_only_and_apply_preprocessing_matches():
     step = b.preprocessing["steps"]
     expect = (torch.tensor(raw, dtype=torch.float32) / 16 - step[1]["mean"][0]) / step[1]["std"][0]
     assert torch.allclose(out, expect, atol=1e-5)
-    assert apply_preprocessing(raw[0], b.preprocessing).shape == (1, 8, 8)  # either argument order, one sample
+    assert apply_preprocessing(raw[0], b.preprocessing).shape == (
+        1,
+        8,
+        8,
+    )  # either argument order, one sample
 
 
 def test_fixed_normalize_and_no_scale():
     b = load_data({"normalize": {"mean": [0.5], "std": [0.25]}, "scale": False})
-    assert b.preprocessing["steps"] == [{"op": "normalize", "mean": [0.5], "std": [0.25], "axis": 0}]
+    assert b.preprocessing["steps"] == [
+        {"op": "normalize", "mean": [0.5], "std": [0.25], "axis": 0}
+    ]
     assert float(b.train.x.max()) == pytest.approx((16 - 0.5) / 0.25)
 
 
@@ -75,7 +83,15 @@ def test_mnist_from_generated_idx(tmp_path):
     folder = write_mnist(tmp_path / "m", n_train=100, n_test=30)
     with pytest.raises(BrickworkError, match="MD5"):  # not the published files
         load_data({"dataset": "mnist", "data_dir": str(folder), "download": False})
-    b = load_data({"dataset": "mnist", "data_dir": str(folder), "download": False, "validation_split": 0.2, "verify_checksums": False})
+    b = load_data(
+        {
+            "dataset": "mnist",
+            "data_dir": str(folder),
+            "download": False,
+            "validation_split": 0.2,
+            "verify_checksums": False,
+        }
+    )
     assert (len(b.train), len(b.val), len(b.test)) == (80, 20, 30)
     assert b.input_shape == [1, 28, 28] and b.class_names == [str(i) for i in range(10)]
     assert np.bincount(b.val.y.numpy()).tolist() == [2] * 10
@@ -95,7 +111,15 @@ def test_mnist_missing_files_message(tmp_path):
 @pytest.mark.parametrize("tar", [True, False])
 def test_cifar10_tar_or_extracted(tmp_path, tar):
     write_cifar(tmp_path, n=20, tar=tar)  # a tiny archive, not the published one: skip its checksum
-    b = load_data({"dataset": "cifar10", "data_dir": str(tmp_path), "download": False, "verify_checksums": False}, seed=0)
+    b = load_data(
+        {
+            "dataset": "cifar10",
+            "data_dir": str(tmp_path),
+            "download": False,
+            "verify_checksums": False,
+        },
+        seed=0,
+    )
     assert b.input_shape == [3, 32, 32] and len(b.test) == 20 and len(b.train) + len(b.val) == 100
     assert b.class_names[0] == "airplane"
 
@@ -121,4 +145,11 @@ def test_spec_errors():
 def test_augment_rejected_for_non_images(tmp_path):
     (tmp_path / "t.csv").write_text("a,b,label\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n1,1,0\n2,2,1\n")
     with pytest.raises(BrickworkError, match="augment"):
-        load_data({"dataset": "csv", "path": str(tmp_path / "t.csv"), "augment": {"hflip": True}, "validation_split": 0})
+        load_data(
+            {
+                "dataset": "csv",
+                "path": str(tmp_path / "t.csv"),
+                "augment": {"hflip": True},
+                "validation_split": 0,
+            }
+        )

@@ -20,7 +20,9 @@ def md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
 
-def resource(tmp_path: Path, payload: bytes, name: str = "blob.bin", md5sum: str | None = None, mirrors=None):
+def resource(
+    tmp_path: Path, payload: bytes, name: str = "blob.bin", md5sum: str | None = None, mirrors=None
+):
     src = tmp_path / "mirror"
     src.mkdir(exist_ok=True)
     (src / name).write_bytes(payload)
@@ -52,7 +54,11 @@ def test_all_mirrors_fail_names_files_and_folder(tmp_path):
     r = dl.Resource("train.gz", "0" * 32, ("file:///nonexistent/a/", "file:///nonexistent/b/"))
     with pytest.raises(BrickworkError) as e:
         dl.ensure_files("toy", tmp_path / "here", resources=(r,))
-    assert "train.gz" in str(e.value) and str(tmp_path / "here") in str(e.value) and "every mirror failed" in str(e.value)
+    assert (
+        "train.gz" in str(e.value)
+        and str(tmp_path / "here") in str(e.value)
+        and "every mirror failed" in str(e.value)
+    )
 
 
 class CutOff(io.BytesIO):
@@ -77,7 +83,9 @@ def test_incomplete_read_deletes_temp_and_tries_next_mirror(tmp_path):
     r = dl.Resource("blob.bin", good.md5, ("https://cut.example/",) + good.mirrors)
     folder = dl.ensure_files("toy", tmp_path / "c", opener=opener, resources=(r,))
     assert seen[0] == "https://cut.example/blob.bin" and len(seen) == 2
-    assert not [p for p in folder.iterdir() if p.suffix == ".part"]  # the cut-off temp file was deleted
+    assert not [
+        p for p in folder.iterdir() if p.suffix == ".part"
+    ]  # the cut-off temp file was deleted
     assert (folder / "blob.bin").read_bytes() == b"complete payload"
 
 
@@ -91,7 +99,11 @@ def test_offline_message_names_every_missing_file(tmp_path):
     with pytest.raises(BrickworkError) as e:
         dl.ensure_files("mnist", tmp_path, opener=offline, verify_present=False)
     message = str(e.value)
-    for name in ("train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+    for name in (
+        "train-images-idx3-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ):
         assert name in message.split("every mirror failed")[0]
     assert "train-labels" not in message and f"in '{tmp_path}'" in message and "\n" not in message
     assert [p.name for p in tmp_path.iterdir()] == ["train-labels-idx1-ubyte.gz"]
@@ -113,8 +125,12 @@ def test_corrupt_present_file_fails_checksum(tmp_path):
 def test_local_http_server(tmp_path):
     payload = bytes(range(256)) * 100
     r = resource(tmp_path, payload)
-    handler_cls = type("Quiet", (http.server.SimpleHTTPRequestHandler,), {"log_message": lambda *a: None})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: handler_cls(*a, directory=str(tmp_path / "mirror")))
+    handler_cls = type(
+        "Quiet", (http.server.SimpleHTTPRequestHandler,), {"log_message": lambda *a: None}
+    )
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), lambda *a: handler_cls(*a, directory=str(tmp_path / "mirror"))
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -148,5 +164,7 @@ def test_monkeypatched_opener_and_cache_env(tmp_path, monkeypatch):
 
 def test_published_checksums_are_known():
     assert dl.RESOURCES["cifar10"][0].md5 == "c58f30108f718f92721af3b95e74349a"
-    assert {r.filename for r in dl.RESOURCES["fashion_mnist"]} == {r.filename for r in dl.RESOURCES["mnist"]}
+    assert {r.filename for r in dl.RESOURCES["fashion_mnist"]} == {
+        r.filename for r in dl.RESOURCES["mnist"]
+    }
     assert all(len(r.md5) == 32 for rs in dl.RESOURCES.values() for r in rs)

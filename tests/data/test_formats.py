@@ -49,22 +49,32 @@ def test_truncated_gzip(tmp_path):
 
 def test_idx_pair_count_mismatch(tmp_path):
     folder = write_mnist(tmp_path, n_train=10)
-    (folder / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(np.zeros(9, np.uint8))))
+    (folder / "train-labels-idx1-ubyte.gz").write_bytes(
+        gzip.compress(idx_bytes(np.zeros(9, np.uint8)))
+    )
     with pytest.raises(BrickworkError, match="10 images but .* 9 labels"):
-        formats.load_idx_pair(folder / "train-images-idx3-ubyte.gz", folder / "train-labels-idx1-ubyte.gz")
+        formats.load_idx_pair(
+            folder / "train-images-idx3-ubyte.gz", folder / "train-labels-idx1-ubyte.gz"
+        )
 
 
 def test_idx_label_out_of_range(tmp_path):
     folder = write_mnist(tmp_path, n_train=10)
-    (folder / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(np.full(10, 12, np.uint8))))
+    (folder / "train-labels-idx1-ubyte.gz").write_bytes(
+        gzip.compress(idx_bytes(np.full(10, 12, np.uint8)))
+    )
     with pytest.raises(BrickworkError, match="label 12 at index 0"):
-        formats.load_idx_pair(folder / "train-images-idx3-ubyte.gz", folder / "train-labels-idx1-ubyte.gz")
+        formats.load_idx_pair(
+            folder / "train-images-idx3-ubyte.gz", folder / "train-labels-idx1-ubyte.gz"
+        )
 
 
 def test_cifar_tar_and_folder(tmp_path):
     tar = write_cifar(tmp_path / "t", n=7)
     parts = formats.load_cifar10(tar)
-    assert parts["train"][0].shape == (35, 3, 32, 32) and parts["test"][1].tolist() == list(range(7))
+    assert parts["train"][0].shape == (35, 3, 32, 32) and parts["test"][1].tolist() == list(
+        range(7)
+    )
     folder = write_cifar(tmp_path / "f", n=7, tar=False)
     assert np.array_equal(formats.load_cifar10(folder)["train"][0], parts["train"][0])
 
@@ -96,14 +106,18 @@ def test_cifar_missing_key_and_bad_size():
         formats.parse_cifar_batch(pickle.dumps(batch), "b")
     batch = cifar_batch(3, 0)
     batch["labels"] = [0, 1]
-    with pytest.raises(BrickworkError, match=r"'b' has 3 images \(key 'data'\) but 2 labels \(key 'labels'\)"):
+    with pytest.raises(
+        BrickworkError, match=r"'b' has 3 images \(key 'data'\) but 2 labels \(key 'labels'\)"
+    ):
         formats.parse_cifar_batch(pickle.dumps(batch), "b")
 
 
 def test_cifar_batches_must_agree_in_size(tmp_path):
     short = pickle.dumps(cifar_batch(4, 3), protocol=2)
     tar = write_cifar(tmp_path, n=7, batches={"data_batch_3": short})
-    with pytest.raises(BrickworkError, match=r"cifar-10-python.tar.gz/data_batch_3' has 4 rows .* has 7"):
+    with pytest.raises(
+        BrickworkError, match=r"cifar-10-python.tar.gz/data_batch_3' has 4 rows .* has 7"
+    ):
         formats.load_cifar10(tar)
 
 

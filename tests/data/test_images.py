@@ -12,8 +12,20 @@ from tests.data.makefiles import write_image_folder
 
 def test_in_memory_folder(tmp_path):
     root = write_image_folder(tmp_path / "pets", per_class=10)
-    b = load_data({"dataset": "image_folder", "path": str(root), "normalize": True, "validation_split": 0.2, "test_split": 0.2})
-    assert isinstance(b.train, Split) and b.class_names == ["cat", "dog"] and b.input_shape == [3, 12, 10]
+    b = load_data(
+        {
+            "dataset": "image_folder",
+            "path": str(root),
+            "normalize": True,
+            "validation_split": 0.2,
+            "test_split": 0.2,
+        }
+    )
+    assert (
+        isinstance(b.train, Split)
+        and b.class_names == ["cat", "dog"]
+        and b.input_shape == [3, 12, 10]
+    )
     assert len(b.train) + len(b.val) + len(b.test) == 20
     assert b.train.x[b.train.y == 0].mean() < b.train.x[b.train.y == 1].mean()
 
@@ -21,13 +33,26 @@ def test_in_memory_folder(tmp_path):
 def test_official_train_test_folders_grayscale_resize(tmp_path):
     write_image_folder(tmp_path / "d" / "train", per_class=4, mode="L")
     write_image_folder(tmp_path / "d" / "test", per_class=2, mode="L", size=(20, 20))
-    b = load_data({"dataset": "image_folder", "path": str(tmp_path / "d"), "image_size": [8, 8], "validation_split": 0})
+    b = load_data(
+        {
+            "dataset": "image_folder",
+            "path": str(tmp_path / "d"),
+            "image_size": [8, 8],
+            "validation_split": 0,
+        }
+    )
     assert b.input_shape == [1, 8, 8] and len(b.test) == 4 and len(b.train) == 8
 
 
 def test_streamed_folder_matches_in_memory(tmp_path):
     root = write_image_folder(tmp_path / "pets", per_class=6)
-    spec = {"dataset": "image_folder", "path": str(root), "validation_split": 0.0, "test_split": 0.0, "num_workers": 0}
+    spec = {
+        "dataset": "image_folder",
+        "path": str(root),
+        "validation_split": 0.0,
+        "test_split": 0.0,
+        "num_workers": 0,
+    }
     mem = load_data(spec)
     disk = load_data({**spec, "in_memory": False, "augment": {"hflip": True}})
     assert isinstance(disk.train, FolderSplit) and len(disk.train) == 12
@@ -37,19 +62,31 @@ def test_streamed_folder_matches_in_memory(tmp_path):
     shuffled = disk.train.loader(4, seed=1)
     shuffled.set_epoch(2)
     a = [yb.tolist() for _, yb in shuffled]
-    assert a == [yb.tolist() for _, yb in shuffled] and sorted(sum(a, [])) == sorted(mem.train.y.tolist())
+    assert a == [yb.tolist() for _, yb in shuffled] and sorted(sum(a, [])) == sorted(
+        mem.train.y.tolist()
+    )
     assert sum(1 for _ in disk.train) == 1  # direct iteration: batch_size 32
 
 
 def test_worker_processes(tmp_path):
     root = write_image_folder(tmp_path / "pets", per_class=4)
-    b = load_data({"dataset": "image_folder", "path": str(root), "in_memory": False, "num_workers": 2,
-                   "validation_split": 0, "test_split": 0})
+    b = load_data(
+        {
+            "dataset": "image_folder",
+            "path": str(root),
+            "in_memory": False,
+            "num_workers": 2,
+            "validation_split": 0,
+            "test_split": 0,
+        }
+    )
     assert sum(len(yb) for _, yb in b.train.loader(3)) == 8
 
 
 def sample_ids(batches, reference: torch.Tensor) -> list[int]:
-    """Which row of `reference` each image of the batches is (the generated images are all distinct)."""
+    """Which row of `reference` each image of the batches is (the generated images are all
+    distinct).
+    """
     flat = reference.flatten(1)
     return [int((flat == row.flatten()).all(1).nonzero().item()) for xb, _ in batches for row in xb]
 
@@ -57,7 +94,13 @@ def sample_ids(batches, reference: torch.Tensor) -> list[int]:
 @pytest.mark.parametrize("world", [2, 3, 5])
 def test_streamed_folder_shards_across_ranks(tmp_path, world):
     root = write_image_folder(tmp_path / "pets", per_class=6)
-    spec = {"dataset": "image_folder", "path": str(root), "validation_split": 0.0, "test_split": 0.0, "num_workers": 0}
+    spec = {
+        "dataset": "image_folder",
+        "path": str(root),
+        "validation_split": 0.0,
+        "test_split": 0.0,
+        "num_workers": 0,
+    }
     mem, disk = load_data(spec), load_data({**spec, "in_memory": False})
     shards = []
     for rank in range(world):
@@ -77,8 +120,16 @@ def test_streamed_folder_shards_across_ranks(tmp_path, world):
 
 def test_corrupt_image_in_worker_gives_the_original_message(tmp_path):
     root = write_image_folder(tmp_path / "pets", per_class=2)
-    b = load_data({"dataset": "image_folder", "path": str(root), "in_memory": False, "num_workers": 1,
-                   "validation_split": 0, "test_split": 0})
+    b = load_data(
+        {
+            "dataset": "image_folder",
+            "path": str(root),
+            "in_memory": False,
+            "num_workers": 1,
+            "validation_split": 0,
+            "test_split": 0,
+        }
+    )
     (root / "dog" / "1.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")  # corrupted after loading
     with pytest.raises(BrickworkError) as e:
         list(b.train.loader(4, shuffle=False))

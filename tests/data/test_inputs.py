@@ -31,13 +31,16 @@ def test_free_sequence_length_takes_the_row(tmp_path):
     assert x.shape == (1, 3, 2)
 
 
-@pytest.mark.parametrize("name, text, match", [
-    ("wide.csv", "1,2,3,4,5\n", r"5 values per sample .* \[1, 2, 2\] \(4 values\)"),
-    ("ragged.csv", "1,2,3,4\n1,2,3\n", "row 2 has 3 values but the first data row has 4"),
-    ("words.csv", "1,2,3,4\n1,x,3,4\n", "row 2: 'x' is not a number"),
-    ("empty.csv", "a,b,c,d\n", "no data rows"),
-    ("bad.npy", "not an array", "not a readable .npy array"),
-])
+@pytest.mark.parametrize(
+    "name, text, match",
+    [
+        ("wide.csv", "1,2,3,4,5\n", r"5 values per sample .* \[1, 2, 2\] \(4 values\)"),
+        ("ragged.csv", "1,2,3,4\n1,2,3\n", "row 2 has 3 values but the first data row has 4"),
+        ("words.csv", "1,2,3,4\n1,x,3,4\n", "row 2: 'x' is not a number"),
+        ("empty.csv", "a,b,c,d\n", "no data rows"),
+        ("bad.npy", "not an array", "not a readable .npy array"),
+    ],
+)
 def test_bad_inputs_name_the_file_and_the_problem(tmp_path, name, text, match):
     (tmp_path / name).write_text(text)
     with pytest.raises(BrickworkError, match=match) as e:

@@ -49,7 +49,13 @@ def test_x_and_y_stay_aligned():
 
 
 @settings(max_examples=40, deadline=None)
-@given(n=st.integers(1, 60), world=st.integers(1, 4), bs=st.integers(1, 9), drop=st.booleans(), epoch=st.integers(0, 3))
+@given(
+    n=st.integers(1, 60),
+    world=st.integers(1, 4),
+    bs=st.integers(1, 9),
+    drop=st.booleans(),
+    epoch=st.integers(0, 3),
+)
 def test_shards_are_disjoint_and_cover_everything(n, world, bs, drop, epoch):
     shards = []
     for rank in range(world):
@@ -61,7 +67,9 @@ def test_shards_are_disjoint_and_cover_everything(n, world, bs, drop, epoch):
     lengths = {len(s) for s in shards}
     if not drop:
         assert len(lengths) == 1  # equal batch counts for DDP
-        assert set().union(*map(set, shards)) == set(range(n))  # every sample used (padding wraps around)
+        assert set().union(*map(set, shards)) == set(
+            range(n)
+        )  # every sample used (padding wraps around)
         if n % world == 0:
             flat = sum(shards, [])
             assert sorted(flat) == list(range(n))  # no padding needed: disjoint and complete
@@ -96,7 +104,15 @@ def test_device_and_errors():
 def test_pinned_copy_ahead_on_gpu():
     x, y = torch.rand(1000, 3, 8, 8), torch.arange(1000)
     cpu = InMemoryLoader(x, y, 64, seed=0)
-    gpu = InMemoryLoader(x, y, 64, seed=0, device="cuda", pin_memory=True, augment=Augment(hflip=True, crop_padding=2))
+    gpu = InMemoryLoader(
+        x,
+        y,
+        64,
+        seed=0,
+        device="cuda",
+        pin_memory=True,
+        augment=Augment(hflip=True, crop_padding=2),
+    )
     cpu.augment = Augment(hflip=True, crop_padding=2)
     for (a, ya), (b, yb) in zip(cpu, gpu, strict=True):
         assert b.is_cuda and torch.equal(ya, yb.cpu()) and torch.allclose(a, b.cpu())

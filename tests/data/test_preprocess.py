@@ -15,9 +15,13 @@ from brickwork.errors import BrickworkError
 
 
 def test_per_channel_stats_and_apply():
-    x = torch.stack([torch.full((4, 4), 10.0), torch.full((4, 4), 20.0), torch.rand(4, 4)], 0)[None].repeat(5, 1, 1, 1)
+    x = torch.stack([torch.full((4, 4), 10.0), torch.full((4, 4), 20.0), torch.rand(4, 4)], 0)[
+        None
+    ].repeat(5, 1, 1, 1)
     mean, std = channel_stats(x, axis=0)
-    assert mean[0] == pytest.approx(10) and mean[1] == pytest.approx(20) and std[0] == 1.0  # constant channel: std 1
+    assert (
+        mean[0] == pytest.approx(10) and mean[1] == pytest.approx(20) and std[0] == 1.0
+    )  # constant channel: std 1
     p = make_preprocessing([3, 4, 4], [scale_step(0.5), normalize_step([1, 2, 3], [2, 2, 2], 0)])
     p = json.loads(json.dumps(p))  # JSON-able
     out = apply_preprocessing(p, np.ones((2, 3, 4, 4), np.uint8) * 8)
@@ -56,7 +60,9 @@ def test_hflip_flips_about_half():
     x = torch.arange(6.0).view(1, 1, 2, 3).repeat(200, 1, 1, 1)
     out = random_hflip(x, gen())
     flipped = sum(torch.equal(o, x[0].flip(-1)) for o in out)
-    assert 60 < flipped < 140 and all(torch.equal(o, x[0]) or torch.equal(o, x[0].flip(-1)) for o in out)
+    assert 60 < flipped < 140 and all(
+        torch.equal(o, x[0]) or torch.equal(o, x[0].flip(-1)) for o in out
+    )
 
 
 def test_affine_identity_at_zero_and_bounded():

@@ -12,25 +12,43 @@ from brickwork.errors import BrickworkError
 
 def table(tmp_path, n=60, name="t.csv", labels=("a", "b", "c")):
     rng = np.random.default_rng(0)
-    lines = ["x1,x2,species"] + [f"{rng.normal():.4f},{10 + rng.normal():.4f},{labels[i % len(labels)]}" for i in range(n)]
+    lines = ["x1,x2,species"] + [
+        f"{rng.normal():.4f},{10 + rng.normal():.4f},{labels[i % len(labels)]}" for i in range(n)
+    ]
     path = tmp_path / name
     path.write_text("\n".join(lines) + "\n\n")
     return path
 
 
 def test_csv_classification_with_normalize(tmp_path):
-    b = load_data({"dataset": "csv", "path": str(table(tmp_path)), "label_column": "species", "normalize": True})
+    b = load_data(
+        {
+            "dataset": "csv",
+            "path": str(table(tmp_path)),
+            "label_column": "species",
+            "normalize": True,
+        }
+    )
     assert b.task == "classification" and b.class_names == ["a", "b", "c"] and b.input_shape == [2]
     assert len(b.train) + len(b.val) + len(b.test) == 60 and b.train.y.dtype == torch.int64
     assert abs(float(b.train.x.mean(0)[1])) < 1e-5
     raw = np.array([[0.0, 10.0]])
     step = b.preprocessing["steps"][0]
-    assert apply_preprocessing(b.preprocessing, raw)[0, 1].item() == pytest.approx((10 - step["mean"][1]) / step["std"][1], rel=1e-5)
+    assert apply_preprocessing(b.preprocessing, raw)[0, 1].item() == pytest.approx(
+        (10 - step["mean"][1]) / step["std"][1], rel=1e-5
+    )
 
 
 def test_csv_scale_to_unit_range_and_test_file(tmp_path):
-    b = load_data({"dataset": "csv", "path": str(table(tmp_path)), "test_path": str(table(tmp_path, 9, "test.csv")),
-                   "scale": True, "validation_split": 0})
+    b = load_data(
+        {
+            "dataset": "csv",
+            "path": str(table(tmp_path)),
+            "test_path": str(table(tmp_path, 9, "test.csv")),
+            "scale": True,
+            "validation_split": 0,
+        }
+    )
     assert float(b.train.x.min()) == 0 and float(b.train.x.max()) == 1
     assert len(b.test) == 9 and b.val is None and len(b.train) == 60
 
@@ -40,18 +58,23 @@ def test_regression_guess_and_binary(tmp_path):
     p.write_text("a,y\n" + "".join(f"{i},{i * 0.5 + 0.25}\n" for i in range(20)))
     b = load_data({"dataset": "csv", "path": str(p)})
     assert b.task == "regression" and b.train.y.dtype == torch.float32 and b.num_classes is None
-    b = load_data({"dataset": "csv", "path": str(table(tmp_path, labels=("no", "yes"))), "task": "binary"})
+    b = load_data(
+        {"dataset": "csv", "path": str(table(tmp_path, labels=("no", "yes"))), "task": "binary"}
+    )
     assert b.task == "binary" and set(b.train.y.tolist()) == {0.0, 1.0}
 
 
-@pytest.mark.parametrize("body, match", [
-    ("x,label\n1,a\n2\n", "line 3 has 1 fields but the header has 2"),
-    ("x,label\n1,a\n\n2,b\n", "line 3 is blank"),
-    ("x,label\n1,a\nfoo,b\n", "line 3, column 'x' holds 'foo'"),
-    ("x,label\n1,a\n,b\n", "line 3, column 'x' is empty"),
-    ("", "is empty"),
-    ("x,label\n", "no data rows"),
-])
+@pytest.mark.parametrize(
+    "body, match",
+    [
+        ("x,label\n1,a\n2\n", "line 3 has 1 fields but the header has 2"),
+        ("x,label\n1,a\n\n2,b\n", "line 3 is blank"),
+        ("x,label\n1,a\nfoo,b\n", "line 3, column 'x' holds 'foo'"),
+        ("x,label\n1,a\n,b\n", "line 3, column 'x' is empty"),
+        ("", "is empty"),
+        ("x,label\n", "no data rows"),
+    ],
+)
 def test_bad_rows_name_file_and_line(tmp_path, body, match):
     p = tmp_path / "bad.csv"
     p.write_text(body)
@@ -79,7 +102,15 @@ def test_missing_drop_is_explicit(tmp_path):
     p.write_text("x,label\n" + "".join(f"{'' if i == 3 else i},{i % 2}\n" for i in range(20)))
     with pytest.raises(BrickworkError, match="missing"):
         load_data({"dataset": "csv", "path": str(p)})
-    b = load_data({"dataset": "csv", "path": str(p), "missing": "drop", "test_split": 0, "validation_split": 0})
+    b = load_data(
+        {
+            "dataset": "csv",
+            "path": str(p),
+            "missing": "drop",
+            "test_split": 0,
+            "validation_split": 0,
+        }
+    )
     assert len(b.train) == 19 and 3.0 not in b.train.x[:, 0].tolist()
 
 
@@ -87,7 +118,9 @@ def test_missing_drop_is_explicit(tmp_path):
 def test_blank_label_names_file_and_line(tmp_path, task):
     p = tmp_path / "labels.csv"
     p.write_text("x,label\n1,0\n2,1\n3, \n4,1\n")
-    with pytest.raises(BrickworkError, match=r"labels.csv' line 4 has an empty label \(column 'label'\)"):
+    with pytest.raises(
+        BrickworkError, match=r"labels.csv' line 4 has an empty label \(column 'label'\)"
+    ):
         load_data({"dataset": "csv", "path": str(p), "task": task, "missing": "drop"})
     test = tmp_path / "test.csv"
     test.write_text("x,label\n1,0\n2,\n")

@@ -25,7 +25,11 @@ def test_tokenizers_and_vocab_roundtrip():
 
 def test_lm_chunks_shift_by_one():
     x, y = lm_chunks(list(range(11)), 3)
-    assert x.tolist() == [[0, 1, 2], [3, 4, 5], [6, 7, 8]] and y.tolist() == [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    assert x.tolist() == [[0, 1, 2], [3, 4, 5], [6, 7, 8]] and y.tolist() == [
+        [1, 2, 3],
+        [4, 5, 6],
+        [7, 8, 9],
+    ]
 
 
 def test_pad_sequences_lengths():
@@ -39,7 +43,10 @@ def test_text_dataset(tmp_path):
     b = load_data({"dataset": "text", "path": str(p), "seq_len": 16, "validation_split": 0.1})
     assert b.task == "language_model" and b.input_shape == [16] and b.train.x.dtype == torch.int64
     assert torch.equal(b.train.x[0, 1:], b.train.y[0, :-1])
-    assert b.num_classes == len(b.vocab) and b.vocab.decode(b.train.x[0]) == ("to be or not to be. " * 2)[:16]
+    assert (
+        b.num_classes == len(b.vocab)
+        and b.vocab.decode(b.train.x[0]) == ("to be or not to be. " * 2)[:16]
+    )
     w = load_data({"dataset": "text", "path": str(p), "seq_len": 4, "tokenizer": "word"})
     assert w.vocab.decode(w.train.x[0]) == "to be or not"
 
@@ -56,10 +63,15 @@ def test_text_errors(tmp_path):
 
 def test_text_csv_classification(tmp_path):
     p = tmp_path / "reviews.csv"
-    rows = ["text,label"] + [f'"{"great fun, loved it" if i % 2 else "dull and slow"} {i}",{"pos" if i % 2 else "neg"}' for i in range(40)]
+    rows = ["text,label"] + [
+        f'"{"great fun, loved it" if i % 2 else "dull and slow"} {i}",{"pos" if i % 2 else "neg"}'
+        for i in range(40)
+    ]
     p.write_text("\n".join(rows) + "\n")
     b = load_data({"dataset": "text_csv", "path": str(p), "tokenizer": "word", "max_len": 6})
-    assert b.class_names == ["neg", "pos"] and b.input_shape == [6] and b.train.x.dtype == torch.int64
+    assert (
+        b.class_names == ["neg", "pos"] and b.input_shape == [6] and b.train.x.dtype == torch.int64
+    )
     assert (b.train.x[:, 0] != 0).all() and b.vocab.tokens[0] == "<pad>"
     for x, y in zip(b.train.x, b.train.y, strict=True):
         assert ("great" in b.vocab.decode(x)) == (y.item() == 1)
@@ -70,10 +82,14 @@ def test_text_csv_classification(tmp_path):
 def test_text_csv_blank_label_and_unknown_encoding(tmp_path):
     p = tmp_path / "reviews.csv"
     p.write_text('text,label\n"fine",pos\n"bad",\n"ok",pos\n')
-    with pytest.raises(BrickworkError, match=r"reviews.csv' line 3 has an empty label \(column 'label'\)"):
+    with pytest.raises(
+        BrickworkError, match=r"reviews.csv' line 3 has an empty label \(column 'label'\)"
+    ):
         load_data({"dataset": "text_csv", "path": str(p)})
     for kind in ("text", "text_csv"):
-        with pytest.raises(BrickworkError, match=r"reviews.csv'.*`encoding: nope` is not a text encoding"):
+        with pytest.raises(
+            BrickworkError, match=r"reviews.csv'.*`encoding: nope` is not a text encoding"
+        ):
             load_data({"dataset": kind, "path": str(p), "encoding": "nope"})
 
 
@@ -86,5 +102,7 @@ def test_language_model_validation_is_the_held_out_tail(tmp_path):
     decode = b.vocab.decode
     train = "".join(decode(row) for row in b.train.x) + decode(b.train.y[-1, -1:])
     val = "".join(decode(row) for row in b.val.x) + decode(b.val.y[-1, -1:])
-    assert text[:900].startswith(train) and len(train) == 56 * 16 + 1  # (900 - 1) // 16 chunks, never past 900
+    assert (
+        text[:900].startswith(train) and len(train) == 56 * 16 + 1
+    )  # (900 - 1) // 16 chunks, never past 900
     assert text[900:].startswith(val) and len(val) == 6 * 16 + 1

@@ -18,9 +18,13 @@ def classifier(kind, bidirectional, stacked):
     torch.manual_seed(0)
     layers = [{"type": "embedding", "input_dim": VOCAB, "output_dim": 6, "mask_zero": True}]
     if stacked:
-        layers.append({"type": kind, "units": 7, "return_sequences": True, "bidirectional": bidirectional})
-    layers += [{"type": kind, "units": 5, "num_layers": 2, "bidirectional": bidirectional},
-               {"type": "dense", "units": 3}]
+        layers.append(
+            {"type": kind, "units": 7, "return_sequences": True, "bidirectional": bidirectional}
+        )
+    layers += [
+        {"type": kind, "units": 5, "num_layers": 2, "bidirectional": bidirectional},
+        {"type": "dense", "units": 3},
+    ]
     return Sequential(layers, input_shape=[None]).eval()
 
 
@@ -41,7 +45,7 @@ def reference(model, seq):
                 x = out
             else:
                 h = state[0] if isinstance(state, tuple) else state
-                x = torch.cat(list(h[-(2 if module.bidirectional else 1):]), dim=-1)
+                x = torch.cat(list(h[-(2 if module.bidirectional else 1) :]), dim=-1)
         else:
             x = module(x)
     return x[0]

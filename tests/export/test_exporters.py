@@ -12,8 +12,11 @@ from tests.conftest import EXAMPLES
 
 # every example spec with a model: section, in sub-folders too (LSTM/GRU language models, series);
 # tune specs hold search spaces, not one model
-MODELS = sorted(str(p.relative_to(EXAMPLES)) for p in EXAMPLES.rglob("*.yaml")
-                if "\nmodel:" in "\n" + p.read_text() and "\ntune:" not in "\n" + p.read_text())
+MODELS = sorted(
+    str(p.relative_to(EXAMPLES))
+    for p in EXAMPLES.rglob("*.yaml")
+    if "\nmodel:" in "\n" + p.read_text() and "\ntune:" not in "\n" + p.read_text()
+)
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
@@ -47,11 +50,27 @@ def test_cli_export_checks_real_rows_of_the_recorded_data(tmp_path, capsys):
     from brickwork.cli.main import main
 
     out = tmp_path / "digits.onnx"
-    assert main(["export", str(EXAMPLES / "digits_cnn.yaml"), "--format", "onnx", "-o", str(out), "--json"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                str(EXAMPLES / "digits_cnn.yaml"),
+                "--format",
+                "onnx",
+                "-o",
+                str(out),
+                "--json",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] and report["real"] <= 1e-4 and "digits test split" in report["real_inputs"]
     side = json.loads((tmp_path / "digits.onnx.json").read_text())
-    assert side["class_names"] == [str(i) for i in range(10)] and side["preprocessing"]["steps"][0]["op"] == "scale"
+    assert (
+        side["class_names"] == [str(i) for i in range(10)]
+        and side["preprocessing"]["steps"][0]["op"] == "scale"
+    )
     assert side["inputs"]["input"]["shape"] == [1, 8, 8]
 
 
@@ -61,9 +80,31 @@ def test_cli_export_of_a_trained_model_file(tmp_path, capsys):
     from brickwork.models.io import save_model
 
     model = model_from_file(str(EXAMPLES / "digits_cnn.yaml"))
-    save_model(model, tmp_path / "m.safetensors", task="classification", data={"dataset": "digits"},
-               preprocessing={"version": 1, "kind": "float", "input_shape": [1, 8, 8], "steps": [{"op": "scale", "factor": 0.0625}]})
-    assert main(["export", str(tmp_path / "m.safetensors"), "--format", "torchscript", "-o", str(tmp_path / "m.pt")]) == 0
+    save_model(
+        model,
+        tmp_path / "m.safetensors",
+        task="classification",
+        data={"dataset": "digits"},
+        preprocessing={
+            "version": 1,
+            "kind": "float",
+            "input_shape": [1, 8, 8],
+            "steps": [{"op": "scale", "factor": 0.0625}],
+        },
+    )
+    assert (
+        main(
+            [
+                "export",
+                str(tmp_path / "m.safetensors"),
+                "--format",
+                "torchscript",
+                "-o",
+                str(tmp_path / "m.pt"),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "max abs error" in printed and "rows of the digits" in printed
     scripted = torch.jit.load(str(tmp_path / "m.pt"))
@@ -76,7 +117,18 @@ def test_cli_export_of_the_char_lstm_on_real_text(shared_data, tmp_path, capsys,
     from brickwork.cli.main import main
 
     monkeypatch.chdir(EXAMPLES.parent)  # the spec's data path is relative to the repository
-    assert main(["export", "examples/shakespeare/char_lstm.yaml", "-o", str(tmp_path / "lm.onnx"), "--json"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                "examples/shakespeare/char_lstm.yaml",
+                "-o",
+                str(tmp_path / "lm.onnx"),
+                "--json",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] and report["real"] <= 1e-4 and "text" in report["real_inputs"]
 
@@ -84,5 +136,7 @@ def test_cli_export_of_the_char_lstm_on_real_text(shared_data, tmp_path, capsys,
 def test_cli_export_errors(tmp_path, capsys):
     from brickwork.cli.main import main
 
-    assert main(["export", str(tmp_path / "missing.safetensors"), "-o", str(tmp_path / "x.onnx")]) == 2
+    assert (
+        main(["export", str(tmp_path / "missing.safetensors"), "-o", str(tmp_path / "x.onnx")]) == 2
+    )
     assert "does not exist" in capsys.readouterr().err

@@ -13,10 +13,18 @@ from brickwork.models import Sequential, summary
 
 def cnn():
     torch.manual_seed(0)
-    return Sequential([{"type": "conv2d", "filters": 4, "kernel_size": 3, "name": "c1"}, "batchnorm2d", "relu",
-                       {"type": "conv2d", "filters": 4, "kernel_size": 3, "name": "c2"}, "flatten",
-                       {"type": "dense", "units": 8, "name": "fc", "activation": "relu"},
-                       {"type": "dense", "units": 10, "name": "head"}], input_shape=[1, 8, 8])
+    return Sequential(
+        [
+            {"type": "conv2d", "filters": 4, "kernel_size": 3, "name": "c1"},
+            "batchnorm2d",
+            "relu",
+            {"type": "conv2d", "filters": 4, "kernel_size": 3, "name": "c2"},
+            "flatten",
+            {"type": "dense", "units": 8, "name": "fc", "activation": "relu"},
+            {"type": "dense", "units": 10, "name": "head"},
+        ],
+        input_shape=[1, 8, 8],
+    )
 
 
 def test_freeze_by_name_glob_and_all_but_last():
@@ -27,7 +35,11 @@ def test_freeze_by_name_glob_and_all_but_last():
     assert frozen_layers(model) == []
     freeze(model, all_but_last=2)
     assert frozen_layers(model) == ["c1", "batchnorm2d_1", "c2"]
-    assert summary(model)["frozen_params"] == sum(p.numel() for n, p in model.named_parameters() if not n.startswith(("layers.fc", "layers.head")))
+    assert summary(model)["frozen_params"] == sum(
+        p.numel()
+        for n, p in model.named_parameters()
+        if not n.startswith(("layers.fc", "layers.head"))
+    )
 
 
 def test_unknown_layer_pattern_is_an_error():
@@ -57,12 +69,24 @@ def test_replace_head_keeps_backbone_and_freezing():
 
 
 def test_load_pretrained_from_plain_pytorch_by_order(tmp_path):
-    plain = nn.Sequential(OrderedDict(conv=nn.Conv2d(1, 4, 3), bn=nn.BatchNorm2d(4), act=nn.ReLU(), conv2=nn.Conv2d(4, 4, 3),
-                                      flat=nn.Flatten(), fc=nn.Linear(64, 8), act2=nn.ReLU(), out=nn.Linear(8, 10)))
+    plain = nn.Sequential(
+        OrderedDict(
+            conv=nn.Conv2d(1, 4, 3),
+            bn=nn.BatchNorm2d(4),
+            act=nn.ReLU(),
+            conv2=nn.Conv2d(4, 4, 3),
+            flat=nn.Flatten(),
+            fc=nn.Linear(64, 8),
+            act2=nn.ReLU(),
+            out=nn.Linear(8, 10),
+        )
+    )
     torch.save(plain.state_dict(), tmp_path / "w.pt")
     model = cnn()
     report = load_pretrained(model, tmp_path / "w.pt", by_order=True)
-    assert not report["missing"] or report["missing"] == ["layers.batchnorm2d_1.num_batches_tracked"]
+    assert not report["missing"] or report["missing"] == [
+        "layers.batchnorm2d_1.num_batches_tracked"
+    ]
     x = torch.randn(2, 1, 8, 8)
     assert torch.allclose(model.eval()(x), plain.eval()(x), atol=1e-6)
 
@@ -78,7 +102,9 @@ def test_load_pretrained_with_key_map_and_report(tmp_path):
     assert any(m.startswith("layers.head.weight") for m in report["mismatched"])
     assert "layers.c1.weight" in report["matched"]
     with pytest.raises(BrickworkError, match="do not fit"):
-        load_pretrained(cnn(), tmp_path / "w.safetensors", key_map={"backbone.": "layers."}, strict=True)
+        load_pretrained(
+            cnn(), tmp_path / "w.safetensors", key_map={"backbone.": "layers."}, strict=True
+        )
 
 
 def test_pickled_objects_are_refused(tmp_path):

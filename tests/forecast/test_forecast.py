@@ -34,8 +34,16 @@ def write_csv(path, values, extra=None):
 
 
 def data_section(path, **more):
-    return {"dataset": "timeseries", "path": str(path), "target_columns": "value", "lookback": LOOKBACK,
-            "horizon": HORIZON, "validation_split": 0.1, "test_split": 0.2, **more}
+    return {
+        "dataset": "timeseries",
+        "path": str(path),
+        "target_columns": "value",
+        "lookback": LOOKBACK,
+        "horizon": HORIZON,
+        "validation_split": 0.1,
+        "test_split": 0.2,
+        **more,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -43,13 +51,27 @@ def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("series")
     values = raw_series()
     path = write_csv(tmp / "series.csv", values)
-    spec = parse_run_spec({
-        "name": "tiny_lstm",
-        "model": {"input_shape": [LOOKBACK, 1], "layers": [{"type": "lstm", "units": 16}, {"type": "dense", "units": HORIZON}]},
-        "data": data_section(path),
-        "train": {"epochs": 4, "batch_size": 32, "lr": 0.01, "verbose": 0, "loss": "mse", "metrics": ["mae", "rmse"]}})
+    spec = parse_run_spec(
+        {
+            "name": "tiny_lstm",
+            "model": {
+                "input_shape": [LOOKBACK, 1],
+                "layers": [{"type": "lstm", "units": 16}, {"type": "dense", "units": HORIZON}],
+            },
+            "data": data_section(path),
+            "train": {
+                "epochs": 4,
+                "batch_size": 32,
+                "lr": 0.01,
+                "verbose": 0,
+                "loss": "mse",
+                "metrics": ["mae", "rmse"],
+            },
+        }
+    )
     result = train_from_spec(spec, runs_dir=tmp / "runs")
     from brickwork.models.io import load
+
     return load(result.run_dir / "model.safetensors"), values, result.run_dir
 
 
@@ -75,11 +97,13 @@ def test_chronological_split_and_scaling_from_the_training_period_only(tmp_path)
     for part, sl in ((b.train, tr), (b.val, va), (b.test, te)):
         seg = values[sl]
         assert len(part) == len(seg) - LOOKBACK - HORIZON + 1
-        assert part.x[0, :, 0].double().numpy() * std + mean == pytest.approx(seg[:LOOKBACK], abs=1e-3)
+        assert part.x[0, :, 0].double().numpy() * std + mean == pytest.approx(
+            seg[:LOOKBACK], abs=1e-3
+        )
         assert part.y[-1].double().numpy() * std + mean == pytest.approx(seg[-HORIZON:], abs=1e-3)
     # the future cannot move the scaler: change the held-out period, same statistics
     changed = values.copy()
-    changed[va.start:] += 1000
+    changed[va.start :] += 1000
     b2 = load_data(data_section(write_csv(tmp_path / "b.csv", changed)))
     assert b2.extra["target_scaler"] == b.extra["target_scaler"]
     assert torch.equal(b2.train.x, b.train.x)
@@ -90,30 +114,44 @@ def test_evaluation_matches_a_direct_computation(trained):
     result = evaluate_forecast(model, season=SEASON)
     seg = values[splits(N)[2]]
     n = len(seg) - LOOKBACK - HORIZON + 1
-    actual = np.stack([seg[i + LOOKBACK: i + LOOKBACK + HORIZON] for i in range(n)])
+    actual = np.stack([seg[i + LOOKBACK : i + LOOKBACK + HORIZON] for i in range(n)])
     naive = np.stack([np.full(HORIZON, seg[i + LOOKBACK - 1]) for i in range(n)])
-    seasonal = np.stack([[seg[i + LOOKBACK - SEASON + h % SEASON] for h in range(HORIZON)] for i in range(n)])
-    mean, std = model.metadata["preprocessing"]["steps"][0]["mean"][0], model.metadata["preprocessing"]["steps"][0]["std"][0]
+    seasonal = np.stack(
+        [[seg[i + LOOKBACK - SEASON + h % SEASON] for h in range(HORIZON)] for i in range(n)]
+    )
+    mean, std = (
+        model.metadata["preprocessing"]["steps"][0]["mean"][0],
+        model.metadata["preprocessing"]["steps"][0]["std"][0],
+    )
     with torch.no_grad():
-        x = torch.tensor((np.stack([seg[i: i + LOOKBACK] for i in range(n)]) - mean) / std, dtype=torch.float32)[..., None]
+        x = torch.tensor(
+            (np.stack([seg[i : i + LOOKBACK] for i in range(n)]) - mean) / std, dtype=torch.float32
+        )[..., None]
         pred = model(x).double().numpy() * std + mean
     assert result["windows"] == n and result["season"] == SEASON
     for name, got in (("naive", naive), ("seasonal_naive", seasonal), ("model", pred)):
         err = got - actual
         assert result[name]["mae"] == pytest.approx(np.abs(err).mean(), rel=1e-4)
-        assert result[name]["rmse"] == pytest.approx(np.sqrt((err ** 2).mean()), rel=1e-4)
-    assert result["model"]["rmse_per_step"] == pytest.approx(np.sqrt(((pred - actual) ** 2).mean(0)), rel=1e-4)
+        assert result[name]["rmse"] == pytest.approx(np.sqrt((err**2).mean()), rel=1e-4)
+    assert result["model"]["rmse_per_step"] == pytest.approx(
+        np.sqrt(((pred - actual) ** 2).mean(0)), rel=1e-4
+    )
     assert evaluate_forecast(model)["season"] == SEASON  # estimated from the training part
 
 
 def test_recursive_forecast_equals_a_hand_written_loop(trained):
     model, values, _ = trained
-    mean, std = model.metadata["preprocessing"]["steps"][0]["mean"][0], model.metadata["preprocessing"]["steps"][0]["std"][0]
+    mean, std = (
+        model.metadata["preprocessing"]["steps"][0]["mean"][0],
+        model.metadata["preprocessing"]["steps"][0]["std"][0],
+    )
     window = list((values[-LOOKBACK:] - mean) / std)
     expected = []
     with torch.no_grad():
         while len(expected) < 10:
-            out = model(torch.tensor(window[-LOOKBACK:], dtype=torch.float32)[None, :, None])[0].tolist()
+            out = model(torch.tensor(window[-LOOKBACK:], dtype=torch.float32)[None, :, None])[
+                0
+            ].tolist()
             expected += out
             window += out
     expected = np.array(expected[:10]) * std + mean
@@ -122,7 +160,9 @@ def test_recursive_forecast_equals_a_hand_written_loop(trained):
     assert got["forecast"] == pytest.approx(expected, rel=1e-5)
     assert forecast(model, 10, history=values)["forecast"] == pytest.approx(got["forecast"])
     shorter = forecast(model, 3, history=values[:200])
-    assert len(shorter["forecast"]) == 3 and shorter["history_tail"] == pytest.approx(values[200 - LOOKBACK:200])
+    assert len(shorter["forecast"]) == 3 and shorter["history_tail"] == pytest.approx(
+        values[200 - LOOKBACK : 200]
+    )
 
 
 def test_forecast_errors(trained, tmp_path):
@@ -139,9 +179,14 @@ def test_forecast_errors(trained, tmp_path):
         forecast(classifier, 3)
     # a model that also reads a feature column can only forecast one horizon ahead
     path = write_csv(tmp_path / "f.csv", values, extra=np.arange(N) % 7)
-    two = Sequential([{"type": "lstm", "units": 4}, {"type": "dense", "units": HORIZON}], input_shape=[LOOKBACK, 2])
-    two.metadata = {"data": data_section(path, feature_columns=["temp"]),
-                    "preprocessing": load_data(data_section(path, feature_columns=["temp"])).preprocessing}
+    two = Sequential(
+        [{"type": "lstm", "units": 4}, {"type": "dense", "units": HORIZON}],
+        input_shape=[LOOKBACK, 2],
+    )
+    two.metadata = {
+        "data": data_section(path, feature_columns=["temp"]),
+        "preprocessing": load_data(data_section(path, feature_columns=["temp"])).preprocessing,
+    }
     assert len(forecast(two, HORIZON)["forecast"]) == HORIZON
     with pytest.raises(BrickworkError, match="feature column"):
         forecast(two, HORIZON + 1)
@@ -172,7 +217,20 @@ def test_forecast_cli(trained, tmp_path, capsys):
         cli("forecast", run_dir)
     with pytest.raises(BrickworkError, match="history file"):
         cli("forecast", run_dir, "--steps", 2, "--history", tmp_path / "missing.csv")
-    assert cli("forecast", run_dir, "--steps", 2, "--history", write_csv(tmp_path / "h.csv", values[:100]), "--json") == 0
-    assert json.loads(capsys.readouterr().out)["forecast"] == pytest.approx(forecast(model, 2, history=values[:100])["forecast"])
+    assert (
+        cli(
+            "forecast",
+            run_dir,
+            "--steps",
+            2,
+            "--history",
+            write_csv(tmp_path / "h.csv", values[:100]),
+            "--json",
+        )
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out)["forecast"] == pytest.approx(
+        forecast(model, 2, history=values[:100])["forecast"]
+    )
     with pytest.raises(BrickworkError, match="between 1 and the lookback"):
         cli("forecast", run_dir, "--evaluate", "--season", 100)

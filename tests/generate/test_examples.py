@@ -9,21 +9,32 @@ from brickwork.models import build_model
 from brickwork.spec.run import load_run_spec
 from tests.conftest import EXAMPLES
 
-SPECS = sorted(p for folder in ("shakespeare", "text_classification", "timeseries") for p in (EXAMPLES / folder).glob("*.yaml"))
+SPECS = sorted(
+    p
+    for folder in ("shakespeare", "text_classification", "timeseries")
+    for p in (EXAMPLES / folder).glob("*.yaml")
+)
 
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_example_builds(path: Path):
     spec = load_run_spec(path)
     model = build_model(spec.model)
-    assert list(model.input_shape)[0] == (spec.data.seq_len if spec.data.dataset == "text" else
-                                          spec.data.max_len if spec.data.dataset == "text_csv" else spec.data.lookback)
+    assert list(model.input_shape)[0] == (
+        spec.data.seq_len
+        if spec.data.dataset == "text"
+        else spec.data.max_len
+        if spec.data.dataset == "text_csv"
+        else spec.data.lookback
+    )
 
 
 @pytest.mark.parametrize("name", ["char_lstm", "char_gru", "char_rnn", "word_lstm"])
 def test_language_model_sizes_match_the_vocabulary(name, shared_data, monkeypatch):
     spec = load_run_spec(EXAMPLES / "shakespeare" / f"{name}.yaml")
-    monkeypatch.chdir(EXAMPLES.parent)  # data paths in the examples are relative to the repository root
+    monkeypatch.chdir(
+        EXAMPLES.parent
+    )  # data paths in the examples are relative to the repository root
     vocab = load_data(spec.data).vocab
     layers = spec.model["layers"]
     assert layers[0]["input_dim"] == len(vocab) == layers[-1]["units"]

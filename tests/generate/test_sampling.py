@@ -11,9 +11,20 @@ from brickwork.models import Sequential
 def language_model(kind, layers=2, softmax=False):
     torch.manual_seed(0)
     head = [{"type": "dense", "units": 11, **({"activation": "softmax"} if softmax else {})}]
-    return Sequential([{"type": "embedding", "input_dim": 11, "output_dim": 8},
-                       {"type": kind, "units": 16, "num_layers": layers, "dropout": 0.2 if layers > 1 else 0.0, "return_sequences": True},
-                       *head], input_shape=[None]).eval()
+    return Sequential(
+        [
+            {"type": "embedding", "input_dim": 11, "output_dim": 8},
+            {
+                "type": kind,
+                "units": 16,
+                "num_layers": layers,
+                "dropout": 0.2 if layers > 1 else 0.0,
+                "return_sequences": True,
+            },
+            *head,
+        ],
+        input_shape=[None],
+    ).eval()
 
 
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
@@ -24,7 +35,7 @@ def test_stepwise_state_carry_equals_full_sequence(kind):
     out, state = run_with_state(model, ids[:, :5])
     steps = [out]
     for t in range(5, 12):
-        out, state = run_with_state(model, ids[:, t:t + 1], state)
+        out, state = run_with_state(model, ids[:, t : t + 1], state)
         steps.append(out)
     assert torch.allclose(torch.cat(steps, dim=1), full, atol=1e-5)
 
@@ -70,12 +81,21 @@ def test_beam_search_finds_the_best_greedy_path_with_beam_one_equivalent():
         glogp += float(model(torch.tensor([seq]))[0, -1, t].log().detach())
         seq.append(t)
     assert logp >= glogp - 1e-4  # beam search never does worse than greedy
-    with pytest.raises(BrickworkError, match="beam search .* temperature, top_k and top_p do not apply"):
+    with pytest.raises(
+        BrickworkError, match="beam search .* temperature, top_k and top_p do not apply"
+    ):
         list(generate_ids(model, [1, 2], 6, beam=4, top_k=5))
 
 
 def test_classifier_is_not_a_language_model():
-    model = Sequential([{"type": "embedding", "input_dim": 5, "output_dim": 3}, {"type": "lstm", "units": 4}, {"type": "dense", "units": 5}], input_shape=[None])
+    model = Sequential(
+        [
+            {"type": "embedding", "input_dim": 5, "output_dim": 3},
+            {"type": "lstm", "units": 4},
+            {"type": "dense", "units": 5},
+        ],
+        input_shape=[None],
+    )
     with pytest.raises(BrickworkError, match="return_sequences: true"):
         list(generate_ids(model, [1], 3))
 

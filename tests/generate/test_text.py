@@ -16,9 +16,14 @@ from brickwork.train.runner import train_from_spec
 
 def char_model(vocab_size, units=None):
     torch.manual_seed(0)
-    return Sequential([{"type": "embedding", "input_dim": vocab_size, "output_dim": 8},
-                       {"type": "lstm", "units": 16, "num_layers": 2, "return_sequences": True},
-                       {"type": "dense", "units": units or vocab_size}], input_shape=[None]).eval()
+    return Sequential(
+        [
+            {"type": "embedding", "input_dim": vocab_size, "output_dim": 8},
+            {"type": "lstm", "units": 16, "num_layers": 2, "return_sequences": True},
+            {"type": "dense", "units": units or vocab_size},
+        ],
+        input_shape=[None],
+    ).eval()
 
 
 def test_pieces_are_the_decoded_ids_streamed_one_by_one():
@@ -27,7 +32,11 @@ def test_pieces_are_the_decoded_ids_streamed_one_by_one():
     pieces = generate(model, vocab, "ab c", length=40, temperature=0.9, seed=3)
     first = next(pieces)  # a generator: nothing beyond the first token has been made yet
     rest = list(pieces)
-    ids = list(generate_ids(model, vocab.encode("ab c"), 40, temperature=0.9, seed=3, vocab_size=len(vocab)))
+    ids = list(
+        generate_ids(
+            model, vocab.encode("ab c"), 40, temperature=0.9, seed=3, vocab_size=len(vocab)
+        )
+    )
     assert [first, *rest] == [vocab.tokens[i] for i in ids]
     assert "".join([first, *rest]) == vocab.decode(ids)
 
@@ -72,21 +81,63 @@ def test_generate_cli_on_a_trained_language_model(tmp_path, capsys):
     corpus = tmp_path / "play.txt"
     corpus.write_text(text)
     chars = len(set(text)) + 2
-    spec = parse_run_spec({
-        "name": "tiny_lm",
-        "model": {"input_shape": [32], "layers": [
-            {"type": "embedding", "input_dim": chars, "output_dim": 16},
-            {"type": "gru", "units": 32, "return_sequences": True},
-            {"type": "dense", "units": chars}]},
-        "data": {"dataset": "text", "path": str(corpus), "seq_len": 32, "validation_split": 0.1},
-        "train": {"epochs": 3, "batch_size": 16, "lr": 0.01, "verbose": 0}})
+    spec = parse_run_spec(
+        {
+            "name": "tiny_lm",
+            "model": {
+                "input_shape": [32],
+                "layers": [
+                    {"type": "embedding", "input_dim": chars, "output_dim": 16},
+                    {"type": "gru", "units": 32, "return_sequences": True},
+                    {"type": "dense", "units": chars},
+                ],
+            },
+            "data": {
+                "dataset": "text",
+                "path": str(corpus),
+                "seq_len": 32,
+                "validation_split": 0.1,
+            },
+            "train": {"epochs": 3, "batch_size": 16, "lr": 0.01, "verbose": 0},
+        }
+    )
     result = train_from_spec(spec, runs_dir=tmp_path / "runs")
     assert result.history["val_perplexity"][-1] < result.history["val_perplexity"][0]
-    assert cli("generate", result.run_dir, "--prompt", "ROMEO:", "--length", 60, "--seed", 1, "--top-k", 5, "--stats") == 0
+    assert (
+        cli(
+            "generate",
+            result.run_dir,
+            "--prompt",
+            "ROMEO:",
+            "--length",
+            60,
+            "--seed",
+            1,
+            "--top-k",
+            5,
+            "--stats",
+        )
+        == 0
+    )
     out, err = capsys.readouterr()
     assert out.startswith("ROMEO:") and len(out) == len("ROMEO:") + 60 + 1
     assert "60 chars in" in err
-    assert cli("generate", result.run_dir, "--prompt", "RO", "--length", 10, "--seed", 1, "--top-k", 5, "--no-echo") == 0
+    assert (
+        cli(
+            "generate",
+            result.run_dir,
+            "--prompt",
+            "RO",
+            "--length",
+            10,
+            "--seed",
+            1,
+            "--top-k",
+            5,
+            "--no-echo",
+        )
+        == 0
+    )
     assert len(capsys.readouterr().out) == 11
     with pytest.raises(BrickworkError, match="'#'"):
         cli("generate", result.run_dir, "--prompt", "#ROMEO", "--length", 5)

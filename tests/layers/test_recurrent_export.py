@@ -1,4 +1,6 @@
-"""The unpacked two-pass path that lets a bidirectional masked layer export to ONNX equals packing."""
+"""The unpacked two-pass path that lets a bidirectional masked layer export to ONNX equals
+packing.
+"""
 
 import pytest
 import torch

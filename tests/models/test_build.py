@@ -25,7 +25,10 @@ def test_yaml_json_and_python_build_the_same_model():
     spec = yaml.safe_load(SPEC_YAML)
     from_yaml = build_model(spec)
     from_json = build_model(json.loads(json.dumps(spec)))
-    from_python = Sequential([Conv2D(8, 3, padding="same"), ReLU(), MaxPool2D(2), Flatten(), Dense(10)], input_shape=[1, 28, 28])
+    from_python = Sequential(
+        [Conv2D(8, 3, padding="same"), ReLU(), MaxPool2D(2), Flatten(), Dense(10)],
+        input_shape=[1, 28, 28],
+    )
     keys = [list(m.state_dict()) for m in (from_yaml, from_json, from_python)]
     assert keys[0] == keys[1] == keys[2]
     from_python.load_state_dict(from_yaml.state_dict())
@@ -41,7 +44,10 @@ def test_model_is_a_plain_module_rebuilt_from_its_spec():
 
 
 def test_activation_field_adds_an_activation_after_the_layer():
-    model = Sequential([Dense(3, activation="relu", bias_initializer={"type": "constant", "value": -100.0})], input_shape=[2])
+    model = Sequential(
+        [Dense(3, activation="relu", bias_initializer={"type": "constant", "value": -100.0})],
+        input_shape=[2],
+    )
     assert torch.all(model(torch.randn(5, 2)) == 0)
 
 
@@ -66,13 +72,32 @@ def test_graph_with_two_inputs_and_skip():
 
 
 def test_graph_with_several_outputs():
-    model = Graph(inputs={"x": [4]}, nodes=[Dense(3, name="h"), Dense(2, name="y1"), Dense(5, name="y2", inputs="h")], outputs=["y1", "y2"])
+    model = Graph(
+        inputs={"x": [4]},
+        nodes=[Dense(3, name="h"), Dense(2, name="y1"), Dense(5, name="y2", inputs="h")],
+        outputs=["y1", "y2"],
+    )
     y1, y2 = model(torch.randn(2, 4))
     assert y1.shape == (2, 2) and y2.shape == (2, 5)
 
 
 def test_residual_block_adds_identity():
-    model = Sequential([{"type": "residual", "layers": [{"type": "dense", "units": 4, "kernel_initializer": "zeros", "bias_initializer": "zeros"}]}], input_shape=[4])
+    model = Sequential(
+        [
+            {
+                "type": "residual",
+                "layers": [
+                    {
+                        "type": "dense",
+                        "units": 4,
+                        "kernel_initializer": "zeros",
+                        "bias_initializer": "zeros",
+                    }
+                ],
+            }
+        ],
+        input_shape=[4],
+    )
     x = torch.randn(3, 4)
     assert torch.equal(model(x), x)
 
@@ -85,18 +110,28 @@ def test_trainable_false_freezes_the_layer():
 
 @pytest.mark.parametrize("value", ["maybe", "false", 0, 1, None])
 def test_trainable_must_be_a_bool(value):
-    with pytest.raises(BrickworkError, match=r"dense 'dense_1' \(layer 0\): field 'trainable' must be true or false"):
+    with pytest.raises(
+        BrickworkError,
+        match=r"dense 'dense_1' \(layer 0\): field 'trainable' must be true or false",
+    ):
         Sequential([Dense(4, trainable=value)], input_shape=[3])
 
 
 def test_error_inside_residual_names_the_block():
     inner = {"type": "residual", "name": "inner", "layers": [{"type": "dense", "units": 0}]}
-    with pytest.raises(BrickworkError, match=r"residual 'outer' \(layer 1\): residual 'inner' \(residual layer 0\): "
-                                             r"dense 'dense_1' \(residual layer 0\): field 'units'"):
-        Sequential([ReLU(), {"type": "residual", "name": "outer", "layers": [inner]}], input_shape=[4])
+    with pytest.raises(
+        BrickworkError,
+        match=r"residual 'outer' \(layer 1\): residual 'inner' \(residual layer 0\): "
+        r"dense 'dense_1' \(residual layer 0\): field 'units'",
+    ):
+        Sequential(
+            [ReLU(), {"type": "residual", "name": "outer", "layers": [inner]}], input_shape=[4]
+        )
 
 
-@pytest.mark.parametrize("path", [":Foo", "tests.models.test_build:", "a..b:Thing", ".relative:Thing"])
+@pytest.mark.parametrize(
+    "path", [":Foo", "tests.models.test_build:", "a..b:Thing", ".relative:Thing"]
+)
 def test_malformed_custom_layer_path_is_a_user_error(path):
     with pytest.raises(BrickworkError, match="layer 0: "):
         Sequential([{"type": path}], input_shape=[5])
@@ -112,7 +147,9 @@ class Doubler(torch.nn.Module):
 
 
 def test_custom_layer_by_import_path():
-    model = Sequential([{"type": "tests.models.test_build:Doubler", "factor": 3.0}, Dense(2)], input_shape=[5])
+    model = Sequential(
+        [{"type": "tests.models.test_build:Doubler", "factor": 3.0}, Dense(2)], input_shape=[5]
+    )
     assert model.layer_info[0]["output_shape"] == [10]
     assert model(torch.randn(2, 5)).shape == (2, 2)
 
@@ -123,5 +160,10 @@ def test_custom_layer_that_does_not_import():
 
 
 def test_shorthand_forms():
-    model = build_model({"input_shape": [6], "layers": [{"dense": 4}, {"dropout": 0.2}, {"dense": {"units": 3, "name": "head"}}]})
+    model = build_model(
+        {
+            "input_shape": [6],
+            "layers": [{"dense": 4}, {"dropout": 0.2}, {"dense": {"units": 3, "name": "head"}}],
+        }
+    )
     assert [i["name"] for i in model.layer_info] == ["dense_1", "dropout_1", "head"]

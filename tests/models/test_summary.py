@@ -4,13 +4,21 @@ from brickwork.models import Sequential, summary
 
 
 def test_counts_equal_pytorch_and_macs_equal_hand_computation():
-    model = Sequential([
-        {"type": "conv2d", "filters": 8, "kernel_size": 3, "padding": 1},   # 1->8, 28x28 out
-        {"type": "maxpool2d", "pool_size": 2},
-        {"type": "conv2d", "filters": 4, "kernel_size": 5, "groups": 4},   # 8->4, 14-4=10 out, 2 in-ch per group
-        "flatten",
-        {"type": "dense", "units": 10, "trainable": False},
-    ], input_shape=[1, 28, 28])
+    model = Sequential(
+        [
+            {"type": "conv2d", "filters": 8, "kernel_size": 3, "padding": 1},  # 1->8, 28x28 out
+            {"type": "maxpool2d", "pool_size": 2},
+            {
+                "type": "conv2d",
+                "filters": 4,
+                "kernel_size": 5,
+                "groups": 4,
+            },  # 8->4, 14-4=10 out, 2 in-ch per group
+            "flatten",
+            {"type": "dense", "units": 10, "trainable": False},
+        ],
+        input_shape=[1, 28, 28],
+    )
     data = summary(model)
     assert data["total_params"] == sum(p.numel() for p in model.parameters())
     assert data["frozen_params"] == 4 * 10 * 10 * 10 + 10

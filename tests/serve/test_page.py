@@ -11,8 +11,16 @@ import shutil
 import pytest
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +64,9 @@ def test_page_shows_server_errors(browser, digits_server):
     page = browser.new_page()
     page.goto(digits_server + "/")
     page.wait_for_selector("#image-panel:not(.hidden)")
-    page.set_input_files("#upload", files=[{"name": "x.png", "mimeType": "image/png", "buffer": b"not a png"}])
+    page.set_input_files(
+        "#upload", files=[{"name": "x.png", "mimeType": "image/png", "buffer": b"not a png"}]
+    )
     page.wait_for_selector("#error:not(.hidden)")
     assert "could not be decoded" in page.inner_text("#error")
     page.close()
@@ -69,7 +79,9 @@ def test_text_streams_into_the_page(browser, lm_server):
     page.fill("#prompt", "to be")
     page.fill("#length", "30")
     page.click("#generate-btn")
-    page.wait_for_function("document.querySelector('#text').textContent.length >= 35", timeout=15000)
+    page.wait_for_function(
+        "document.querySelector('#text').textContent.length >= 35", timeout=15000
+    )
     assert page.inner_text("#text").startswith("to be")
     page.close()
 

@@ -26,14 +26,33 @@ def test_non_mapping(tmp_path):
 
 def test_overrides_parse_values_and_create_sections():
     spec = {"train": {"lr": 0.1, "optimizer": "adam"}}
-    out = apply_overrides(spec, ["train.lr=0.01", "train.epochs=5", "data.augment.hflip=true", "train.metrics=[accuracy, top5]"])
-    assert out["train"] == {"lr": 0.01, "optimizer": "adam", "epochs": 5, "metrics": ["accuracy", "top5"]}
+    out = apply_overrides(
+        spec,
+        [
+            "train.lr=0.01",
+            "train.epochs=5",
+            "data.augment.hflip=true",
+            "train.metrics=[accuracy, top5]",
+        ],
+    )
+    assert out["train"] == {
+        "lr": 0.01,
+        "optimizer": "adam",
+        "epochs": 5,
+        "metrics": ["accuracy", "top5"],
+    }
     assert out["data"] == {"augment": {"hflip": True}}
     assert spec["train"]["lr"] == 0.1  # the original is untouched
 
 
-@pytest.mark.parametrize("bad,needle", [("train.lr", "must look like"), ("=3", "names no field"),
-                                        ("train.lr.x=1", "'train.lr' is a value")])
+@pytest.mark.parametrize(
+    "bad,needle",
+    [
+        ("train.lr", "must look like"),
+        ("=3", "names no field"),
+        ("train.lr.x=1", "'train.lr' is a value"),
+    ],
+)
 def test_bad_overrides(bad, needle):
     with pytest.raises(BrickworkError, match=needle):
         apply_overrides({"train": {"lr": 0.1}}, [bad])
@@ -42,5 +61,7 @@ def test_bad_overrides(bad, needle):
 def test_file_that_is_not_utf8_names_file_and_byte(tmp_path):
     path = tmp_path / "latin1.yaml"
     path.write_bytes("name: caf\u00e9\n".encode("latin-1"))
-    with pytest.raises(BrickworkError, match=r"spec file '.*latin1.yaml' is not UTF-8 text \(byte 0xe9 at offset 9"):
+    with pytest.raises(
+        BrickworkError, match=r"spec file '.*latin1.yaml' is not UTF-8 text \(byte 0xe9 at offset 9"
+    ):
         read_spec_file(path)

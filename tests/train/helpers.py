@@ -14,4 +14,6 @@ def blobs(n: int = 600, features: int = 10, classes: int = 3, seed: int = 0):
 
 def mlp(features: int = 10, classes: int = 3, dropout: float = 0.0, seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Linear(features, 32), nn.ReLU(), nn.Dropout(dropout), nn.Linear(32, classes))
+    return nn.Sequential(
+        nn.Linear(features, 32), nn.ReLU(), nn.Dropout(dropout), nn.Linear(32, classes)
+    )

@@ -1,6 +1,6 @@
 """Trains a small model into a run directory; run by test_resume.py in a subprocess.
 
-    python resume_script.py RUN_DIR OUT_FILE [--resume] [--slow SECONDS_PER_BATCH]
+python resume_script.py RUN_DIR OUT_FILE [--resume] [--slow SECONDS_PER_BATCH]
 """
 
 import sys
@@ -29,10 +29,23 @@ def main(run_dir: str, out: str, resume: bool, slow: float) -> None:
     y = (x[:, :4].sum(1) > 0).long() + (x[:, 4] > 1).long()
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(12, 32), nn.ReLU(), nn.Dropout(0.3), nn.Linear(32, 3))
-    fit(model, x[:512], y[:512], validation_data=(x[512:], y[512:]), epochs=4, batch_size=32, deterministic=True,
-        device="cpu", verbose=0, optimizer={"type": "sgd", "momentum": 0.9}, lr=0.05,
+    fit(
+        model,
+        x[:512],
+        y[:512],
+        validation_data=(x[512:], y[512:]),
+        epochs=4,
+        batch_size=32,
+        deterministic=True,
+        device="cpu",
+        verbose=0,
+        optimizer={"type": "sgd", "momentum": 0.9},
+        lr=0.05,
         schedule={"type": "cosine", "warmup_epochs": 1},
-        callbacks=[Slow(slow), EarlyStopping(patience=10)], run_dir=run_dir, resume=run_dir if resume else None)
+        callbacks=[Slow(slow), EarlyStopping(patience=10)],
+        run_dir=run_dir,
+        resume=run_dir if resume else None,
+    )
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out)
 
 

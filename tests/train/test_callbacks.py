@@ -1,4 +1,6 @@
-"""Callbacks: the shared monitor base, EarlyStopping restoring the best weights, LR control, NaN guard."""
+"""Callbacks: the shared monitor base, EarlyStopping restoring the best weights, LR control, NaN
+guard.
+"""
 
 import csv
 import math
@@ -50,7 +52,9 @@ def test_early_stopping_restores_best_weights_when_it_fires():
 
 
 def test_early_stopping_restores_best_weights_even_when_it_never_fires():
-    """keras#12511: Keras keeps the last weights unless the stop fired; brickwork restores the best."""
+    """keras#12511: Keras keeps the last weights unless the stop fired; brickwork restores the
+    best.
+    """
     stopper = EarlyStopping(monitor="val_loss", patience=10)
     model, script = run_with([0.9, 0.3, 0.7, 0.8], stopper, epochs=4)
     assert stopper.stopped_epoch == -1
@@ -75,19 +79,40 @@ def test_missing_monitor_names_the_available_metrics():
 def test_reduce_lr_on_plateau_and_scheduler():
     x, y = blobs()
     plateau = ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1, verbose=0)
-    h = fit(mlp(), x, y, epochs=4, lr=0.1, verbose=0, callbacks=[ScriptedValLoss([1.0, 1.0, 1.0, 1.0]), plateau])
+    h = fit(
+        mlp(),
+        x,
+        y,
+        epochs=4,
+        lr=0.1,
+        verbose=0,
+        callbacks=[ScriptedValLoss([1.0, 1.0, 1.0, 1.0]), plateau],
+    )
     assert h.history["lr"] == pytest.approx([0.1, 0.1, 0.05, 0.025])  # the lr each epoch ran with
-    h = fit(mlp(), x, y, epochs=3, lr=0.1, verbose=0, callbacks=[LearningRateScheduler(lambda epoch, lr: 0.1 / (epoch + 1))])
+    h = fit(
+        mlp(),
+        x,
+        y,
+        epochs=3,
+        lr=0.1,
+        verbose=0,
+        callbacks=[LearningRateScheduler(lambda epoch, lr: 0.1 / (epoch + 1))],
+    )
     assert h.history["lr"] == pytest.approx([0.1, 0.05, 0.1 / 3])
 
 
 def test_model_checkpoint_best_only_and_csv_logger(tmp_path):
     x, y = blobs()
-    callbacks = [ScriptedValLoss([0.5, 0.7, 0.3]),
-                 ModelCheckpoint(str(tmp_path / "best-{epoch}.safetensors"), save_best_only=True),
-                 build_callback({"type": "CSVLogger", "filename": "log.csv"}, tmp_path)]
+    callbacks = [
+        ScriptedValLoss([0.5, 0.7, 0.3]),
+        ModelCheckpoint(str(tmp_path / "best-{epoch}.safetensors"), save_best_only=True),
+        build_callback({"type": "CSVLogger", "filename": "log.csv"}, tmp_path),
+    ]
     fit(mlp(), x, y, epochs=3, verbose=0, callbacks=callbacks)
-    assert sorted(p.name for p in tmp_path.glob("best-*")) == ["best-1.safetensors", "best-3.safetensors"]
+    assert sorted(p.name for p in tmp_path.glob("best-*")) == [
+        "best-1.safetensors",
+        "best-3.safetensors",
+    ]
     assert load_checkpoint(tmp_path / "best-3.safetensors")["epoch"] == 3
     rows = list(csv.DictReader(open(tmp_path / "log.csv")))
     assert [r["epoch"] for r in rows] == ["1", "2", "3"] and "accuracy" in rows[0]
@@ -115,7 +140,9 @@ def test_terminate_on_nan_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 
 
 def test_nan_mid_epoch_with_validation_stops_cleanly_and_keeps_good_weights(tmp_path):
-    """Divergence mid-epoch skips validation and the monitors, and the final model is the last good one."""
+    """Divergence mid-epoch skips validation and the monitors, and the final model is the last good
+    one.
+    """
     x, y = blobs()
 
     class PoisonMidEpoch(Callback):
@@ -124,8 +151,16 @@ def test_nan_mid_epoch_with_validation_stops_cleanly_and_keeps_good_weights(tmp_
                 with torch.no_grad():
                     self.trainer.model[0].weight.fill_(float("nan"))
 
-    h = fit(mlp(), x[:480], y[:480], validation_data=(x[480:], y[480:]), epochs=5, verbose=0,
-            callbacks=[PoisonMidEpoch(), EarlyStopping(patience=5, restore_best_weights=False)], run_dir=tmp_path)
+    h = fit(
+        mlp(),
+        x[:480],
+        y[:480],
+        validation_data=(x[480:], y[480:]),
+        epochs=5,
+        verbose=0,
+        callbacks=[PoisonMidEpoch(), EarlyStopping(patience=5, restore_best_weights=False)],
+        run_dir=tmp_path,
+    )
     assert h.stop_reason == "nan" and h.epoch == [0, 1, 2] and len(h["val_loss"]) == 3
     assert math.isnan(h["val_loss"][-1]) and not math.isfinite(h["loss"][-1])
     last = load_checkpoint(tmp_path / "checkpoints" / "last.safetensors")

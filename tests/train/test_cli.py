@@ -8,7 +8,10 @@ import pytest
 import yaml
 from PIL import Image
 
-pytest.importorskip("brickwork.spec.data", reason="needs the data package (brickwork.spec.data, brickwork.data.load_data)")
+pytest.importorskip(
+    "brickwork.spec.data",
+    reason="needs the data package (brickwork.spec.data, brickwork.data.load_data)",
+)
 
 from brickwork.cli import train_cmds  # noqa: E402
 from brickwork.errors import BrickworkError  # noqa: E402
@@ -17,12 +20,29 @@ from brickwork.spec.run import load_run_spec  # noqa: E402
 
 SPEC = {
     "name": "tiny_digits",
-    "model": {"input_shape": [1, 8, 8], "layers": [
-        {"type": "conv2d", "filters": 8, "kernel_size": 3, "padding": "same", "activation": "relu"},
-        {"type": "maxpool2d", "pool_size": 2}, "flatten", {"type": "dense", "units": 10}]},
+    "model": {
+        "input_shape": [1, 8, 8],
+        "layers": [
+            {
+                "type": "conv2d",
+                "filters": 8,
+                "kernel_size": 3,
+                "padding": "same",
+                "activation": "relu",
+            },
+            {"type": "maxpool2d", "pool_size": 2},
+            "flatten",
+            {"type": "dense", "units": 10},
+        ],
+    },
     "data": {"dataset": "digits", "validation_split": 0.1},
-    "train": {"epochs": 3, "batch_size": 32, "lr": 0.01, "verbose": 0,
-              "callbacks": [{"type": "early_stopping", "patience": 5}]},
+    "train": {
+        "epochs": 3,
+        "batch_size": 32,
+        "lr": 0.01,
+        "verbose": 0,
+        "callbacks": [{"type": "early_stopping", "patience": 5}],
+    },
 }
 
 
@@ -45,21 +65,38 @@ def test_override_errors_name_the_dotted_path(spec_file):
         load_run_spec(spec_file, ["train.epoch=5"])
     with pytest.raises(BrickworkError, match="did you mean 'train'"):
         load_run_spec(spec_file, ["trian.lr=0.1"])
-    assert load_run_spec(spec_file, ["train.lr=0.05", "train.optimizer.type=sgd"]).train.optimizer.type == "sgd"
+    assert (
+        load_run_spec(spec_file, ["train.lr=0.05", "train.optimizer.type=sgd"]).train.optimizer.type
+        == "sgd"
+    )
 
 
 def test_train_eval_predict_and_resume(spec_file, tmp_path, capsys):
     runs = tmp_path / "runs"
-    assert cli("train", spec_file, "--runs-dir", runs, "--set", "train.epochs=2", "--device", "cpu") == 0
+    assert (
+        cli("train", spec_file, "--runs-dir", runs, "--set", "train.epochs=2", "--device", "cpu")
+        == 0
+    )
     run = runs / "tiny_digits"
     assert "test: loss" in capsys.readouterr().out
-    for name in ("spec.yaml", "environment.json", "metrics.csv", "model.safetensors", "test_metrics.json",
-                 "checkpoints/last.safetensors", "checkpoints/best.safetensors",
-                 "plots/learning_curves.png", "plots/confusion_matrix.png"):
+    for name in (
+        "spec.yaml",
+        "environment.json",
+        "metrics.csv",
+        "model.safetensors",
+        "test_metrics.json",
+        "checkpoints/last.safetensors",
+        "checkpoints/best.safetensors",
+        "plots/learning_curves.png",
+        "plots/confusion_matrix.png",
+    ):
         assert (run / name).is_file(), name
     assert yaml.safe_load((run / "spec.yaml").read_text())["train"]["epochs"] == 2
     model = load(run / "model.safetensors")
-    assert model.metadata["test_metrics"]["accuracy"] > 0.8 and len(model.metadata["class_names"]) == 10
+    assert (
+        model.metadata["test_metrics"]["accuracy"] > 0.8
+        and len(model.metadata["class_names"]) == 10
+    )
 
     assert cli("train", "--resume", run, "--set", "train.epochs=3") == 0
     assert len((run / "metrics.csv").read_text().strip().splitlines()) == 4  # header + 3 epochs

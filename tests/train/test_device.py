@@ -1,4 +1,6 @@
-"""Device options of `fit`: bf16 autocast, channels_last, torch.compile, determinism, device choice."""
+"""Device options of `fit`: bf16 autocast, channels_last, torch.compile, determinism, device
+choice.
+"""
 
 import pytest
 import torch
@@ -13,7 +15,13 @@ from .helpers import blobs
 
 def small_cnn(seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(16, 3))
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16, 3),
+    )
 
 
 def images():

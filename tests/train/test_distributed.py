@@ -24,26 +24,46 @@ from brickwork.spec.run import load_run_spec
 from brickwork.train.checkpoint import load_checkpoint
 from brickwork.train.runner import train_from_spec
 
-pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="this PyTorch has no torch.distributed")
+pytestmark = pytest.mark.skipif(
+    not torch.distributed.is_available(), reason="this PyTorch has no torch.distributed"
+)
 
 # digits limited to 1200 rows: 960 training rows, 15 batches of 64; no dropout or batch norm.
 SPEC = {
     "name": "ddp",
-    "model": {"input_shape": [1, 8, 8], "layers": ["flatten", {"dense": 32, "activation": "tanh"}, {"dense": 10}]},
+    "model": {
+        "input_shape": [1, 8, 8],
+        "layers": ["flatten", {"dense": 32, "activation": "tanh"}, {"dense": 10}],
+    },
     "data": {"dataset": "digits", "limit": 1200, "validation_split": 0.1, "test_split": 0.1},
-    "train": {"epochs": 2, "batch_size": 64, "optimizer": {"type": "sgd", "momentum": 0.9}, "lr": 0.05, "verbose": 0},
+    "train": {
+        "epochs": 2,
+        "batch_size": 64,
+        "optimizer": {"type": "sgd", "momentum": 0.9},
+        "lr": 0.05,
+        "verbose": 0,
+    },
 }
 
 
 @pytest.fixture
 def brickwork():
-    """Start `python -m brickwork ARGS` in its own session; every job and its workers are killed at teardown."""
+    """Start `python -m brickwork ARGS` in its own session; every job and its workers are killed at
+    teardown.
+    """
     jobs = []
 
     def start(*args: str, cwd: Path) -> subprocess.Popen:
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        job = subprocess.Popen([sys.executable, "-m", "brickwork", *args], cwd=cwd, env=env, text=True,
-                               start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        job = subprocess.Popen(
+            [sys.executable, "-m", "brickwork", *args],
+            cwd=cwd,
+            env=env,
+            text=True,
+            start_new_session=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         jobs.append(job)
         return job
 
@@ -67,7 +87,9 @@ def weights(run_dir: Path) -> dict[str, torch.Tensor]:
 def assert_same_weights(a: dict, b: dict, atol: float = 1e-5) -> None:
     assert a.keys() == b.keys()
     for key in a:
-        torch.testing.assert_close(a[key], b[key], atol=atol, rtol=0, msg=f"parameter {key} differs")
+        torch.testing.assert_close(
+            a[key], b[key], atol=atol, rtol=0, msg=f"parameter {key} differs"
+        )
 
 
 def test_two_processes_match_one_and_resume_with_another_count(tmp_path, brickwork):
@@ -75,7 +97,9 @@ def test_two_processes_match_one_and_resume_with_another_count(tmp_path, brickwo
     job = brickwork("train", str(spec_path), "--nproc", "2", "--runs-dir", "ddp_runs", cwd=tmp_path)
     out, err = job.communicate(timeout=240)
     assert job.returncode == 0, err
-    assert [p.name for p in (tmp_path / "ddp_runs").iterdir()] == ["ddp"]  # rank 0 alone wrote a run directory
+    assert [p.name for p in (tmp_path / "ddp_runs").iterdir()] == [
+        "ddp"
+    ]  # rank 0 alone wrote a run directory
     ddp_dir = tmp_path / "ddp_runs" / "ddp"
 
     single = train_from_spec(load_run_spec(spec_path), runs_dir=tmp_path / "single_runs")
@@ -89,7 +113,9 @@ def test_two_processes_match_one_and_resume_with_another_count(tmp_path, brickwo
 
     # continue the 2-process run in one process for a third epoch: same as 3 epochs in one go
     assert main(["train", "--resume", str(ddp_dir), "--set", "train.epochs=3"]) == 0
-    longer = train_from_spec(load_run_spec(write_spec(tmp_path, epochs=3)), runs_dir=tmp_path / "single_runs")
+    longer = train_from_spec(
+        load_run_spec(write_spec(tmp_path, epochs=3)), runs_dir=tmp_path / "single_runs"
+    )
     assert_same_weights(weights(ddp_dir), weights(longer.run_dir))
 
 
@@ -106,7 +132,19 @@ def test_gradient_accumulation_over_two_processes_matches_one(tmp_path, brickwor
 
 
 def test_batch_size_must_divide_over_processes(tmp_path, capsys):
-    assert main(["train", str(write_spec(tmp_path)), "--nproc", "3", "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                str(write_spec(tmp_path)),
+                "--nproc",
+                "3",
+                "--runs-dir",
+                str(tmp_path / "runs"),
+            ]
+        )
+        == 2
+    )
     assert "batch_size 64 does not divide over --nproc 3" in capsys.readouterr().err
 
 
@@ -132,19 +170,35 @@ def _worker(launcher: int, rank: int) -> int | None:
             env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if f"RANK={rank}".encode() in env and b"BRICKWORK_RUN_DIR" in b" ".join(env) and f"LOCAL_RANK={rank}".encode() in env:
+        if (
+            f"RANK={rank}".encode() in env
+            and b"BRICKWORK_RUN_DIR" in b" ".join(env)
+            and f"LOCAL_RANK={rank}".encode() in env
+        ):
             return pid
     return None
 
 
-@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the worker through /proc")
+@pytest.mark.skipif(
+    not Path("/proc/self/environ").exists(), reason="finds the worker through /proc"
+)
 def test_killed_worker_stops_the_job_and_keeps_the_last_checkpoint(tmp_path, brickwork):
-    job = brickwork("train", str(write_spec(tmp_path, epochs=10_000)), "--nproc", "2", "--runs-dir", "runs", cwd=tmp_path)
+    job = brickwork(
+        "train",
+        str(write_spec(tmp_path, epochs=10_000)),
+        "--nproc",
+        "2",
+        "--runs-dir",
+        "runs",
+        cwd=tmp_path,
+    )
     last = tmp_path / "runs" / "ddp" / "checkpoints" / "last.safetensors"
     deadline = time.monotonic() + 120
     while not last.exists() and time.monotonic() < deadline and job.poll() is None:
         time.sleep(0.2)
-    assert last.exists(), job.communicate()[1] if job.poll() is not None else "no checkpoint within 120 s"
+    assert last.exists(), (
+        job.communicate()[1] if job.poll() is not None else "no checkpoint within 120 s"
+    )
     victim = _worker(job.pid, rank=1)
     assert victim is not None
     os.kill(victim, signal.SIGKILL)

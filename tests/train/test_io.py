@@ -12,27 +12,44 @@ from brickwork.models import build_model
 from brickwork.models.io import load, save_model
 from brickwork.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 
-SPEC = {"input_shape": [1, 8, 8], "layers": [{"type": "conv2d", "filters": 4, "kernel_size": 3, "padding": 1}, "relu",
-                                              "flatten", {"type": "dense", "units": 10}]}
+SPEC = {
+    "input_shape": [1, 8, 8],
+    "layers": [
+        {"type": "conv2d", "filters": 4, "kernel_size": 3, "padding": 1},
+        "relu",
+        "flatten",
+        {"type": "dense", "units": 10},
+    ],
+}
 
 
 def assert_plain_safetensors(path):
-    """The file is exactly an 8-byte length, a JSON header and raw tensor bytes: no room for a pickle."""
+    """The file is exactly an 8-byte length, a JSON header and raw tensor bytes: no room for a
+    pickle.
+    """
     data = path.read_bytes()
     (size,) = struct.unpack("<Q", data[:8])
     header = json.loads(data[8 : 8 + size])
     end = max(v["data_offsets"][1] for k, v in header.items() if k != "__metadata__")
     assert 8 + size + end == len(data)
-    assert b"\x80\x02" not in data[:8 + size] and b"torch._utils" not in data
+    assert b"\x80\x02" not in data[: 8 + size] and b"torch._utils" not in data
     return header
 
 
 def test_model_file_roundtrip_rebuilds_from_spec(tmp_path):
     model = build_model(SPEC)
-    path = save_model(model, tmp_path / "m.safetensors", class_names=list("abcdefghij"), preprocessing={"scale": 1 / 16})
+    path = save_model(
+        model,
+        tmp_path / "m.safetensors",
+        class_names=list("abcdefghij"),
+        preprocessing={"scale": 1 / 16},
+    )
     header = assert_plain_safetensors(path)
     meta = json.loads(header["__metadata__"]["brickwork"])
-    assert meta["model_spec"]["layers"][0]["filters"] == 4 and meta["versions"]["torch"] == torch.__version__
+    assert (
+        meta["model_spec"]["layers"][0]["filters"] == 4
+        and meta["versions"]["torch"] == torch.__version__
+    )
     loaded = load(path)
     assert loaded.metadata["class_names"][0] == "a"
     x = torch.randn(3, 1, 8, 8)
@@ -42,7 +59,16 @@ def test_model_file_roundtrip_rebuilds_from_spec(tmp_path):
 
 def test_mismatched_architecture_lists_the_tensors(tmp_path):
     path = save_model(build_model(SPEC), tmp_path / "m.safetensors")
-    other = build_model({**SPEC, "layers": [*SPEC["layers"][:-1], {"type": "dense", "units": 5}, {"type": "dense", "units": 2}]})
+    other = build_model(
+        {
+            **SPEC,
+            "layers": [
+                *SPEC["layers"][:-1],
+                {"type": "dense", "units": 5},
+                {"type": "dense", "units": 2},
+            ],
+        }
+    )
     with pytest.raises(BrickworkError) as e:
         load(path, model=other)
     text = str(e.value)
@@ -69,8 +95,13 @@ def test_checkpoint_holds_optimizer_and_rng_without_pickle(tmp_path):
     opt = torch.optim.Adam(model.parameters(), lr=0.1)
     model(torch.randn(5, 4)).sum().backward()
     opt.step()
-    state = {"epoch": 3, "model": model.state_dict(), "optimizer": opt.state_dict(), "rng": rng_state(),
-             "history": {"loss": [1.0, float("inf")]}}
+    state = {
+        "epoch": 3,
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "rng": rng_state(),
+        "history": {"loss": [1.0, float("inf")]},
+    }
     path = save_checkpoint(tmp_path / "ckpt.safetensors", state, {"model_spec": None})
     assert_plain_safetensors(path)
     expected = torch.rand(3)
@@ -80,7 +111,9 @@ def test_checkpoint_holds_optimizer_and_rng_without_pickle(tmp_path):
     assert torch.equal(torch.rand(3), expected)
     opt2 = torch.optim.Adam(nn.Linear(4, 2).parameters(), lr=0.1)
     opt2.load_state_dict(back["optimizer"])
-    assert torch.equal(opt2.state_dict()["state"][0]["exp_avg"], opt.state_dict()["state"][0]["exp_avg"])
+    assert torch.equal(
+        opt2.state_dict()["state"][0]["exp_avg"], opt.state_dict()["state"][0]["exp_avg"]
+    )
     assert list(opt2.param_groups[0]["betas"]) == list(opt.param_groups[0]["betas"])
     assert back["epoch"] == 3 and back["history"]["loss"][1] == float("inf")
     with pytest.raises(BrickworkError, match="model file, not a training checkpoint"):

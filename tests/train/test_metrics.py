@@ -13,7 +13,9 @@ from sklearn import metrics as skm
 from brickwork.spec.train import MetricSpec
 from brickwork.train.metrics import Metrics
 
-CLASSIFICATION = [MetricSpec(type=t) for t in ("accuracy", "precision", "recall", "f1")] + [MetricSpec(type="top_k_accuracy", k=3)]
+CLASSIFICATION = [MetricSpec(type=t) for t in ("accuracy", "precision", "recall", "f1")] + [
+    MetricSpec(type="top_k_accuracy", k=3)
+]
 
 
 def feed(metrics: Metrics, out: torch.Tensor, y: torch.Tensor, sizes: list[int]) -> dict:
@@ -44,7 +46,11 @@ def test_classification_matches_sklearn(n, classes, seed):
     pred = out.argmax(1).numpy()
     yt = y.numpy()
     assert logs["accuracy"] == pytest.approx(skm.accuracy_score(yt, pred))
-    for name, fn in (("precision", skm.precision_score), ("recall", skm.recall_score), ("f1", skm.f1_score)):
+    for name, fn in (
+        ("precision", skm.precision_score),
+        ("recall", skm.recall_score),
+        ("f1", skm.f1_score),
+    ):
         assert logs[name] == pytest.approx(fn(yt, pred, average="macro", zero_division=0)), name
     k = min(3, classes)
     if classes > k:
@@ -52,16 +58,24 @@ def test_classification_matches_sklearn(n, classes, seed):
     else:
         expected = 1.0
     assert logs["top3_accuracy"] == pytest.approx(expected)
-    assert m.confusion_matrix() == skm.confusion_matrix(yt, pred, labels=list(range(classes))).tolist()
+    assert (
+        m.confusion_matrix() == skm.confusion_matrix(yt, pred, labels=list(range(classes))).tolist()
+    )
     per_class = m.classification_report()["per_class"]
-    assert per_class["f1"] == pytest.approx(list(skm.f1_score(yt, pred, average=None, labels=list(range(classes)), zero_division=0)))
+    assert per_class["f1"] == pytest.approx(
+        list(skm.f1_score(yt, pred, average=None, labels=list(range(classes)), zero_division=0))
+    )
 
 
 def test_binary_reports_positive_class_like_sklearn():
     g = torch.Generator().manual_seed(3)
     logits = torch.randn(157, 1, generator=g)
     y = torch.randint(0, 2, (157,), generator=g).float()
-    m = Metrics([MetricSpec(type=t) for t in ("accuracy", "precision", "recall", "f1")], "binary", from_logits=True)
+    m = Metrics(
+        [MetricSpec(type=t) for t in ("accuracy", "precision", "recall", "f1")],
+        "binary",
+        from_logits=True,
+    )
     logs = feed(m, logits, y, batch_sizes(157, 1))
     pred = (logits[:, 0] > 0).long().numpy()
     assert logs["accuracy"] == pytest.approx(skm.accuracy_score(y.numpy(), pred))
@@ -69,7 +83,9 @@ def test_binary_reports_positive_class_like_sklearn():
     assert logs["recall"] == pytest.approx(skm.recall_score(y.numpy(), pred))
     assert logs["f1"] == pytest.approx(skm.f1_score(y.numpy(), pred))
     probs = Metrics([MetricSpec(type="accuracy")], "binary", from_logits=False)
-    assert feed(probs, torch.sigmoid(logits), y, [157])["accuracy"] == pytest.approx(logs["accuracy"])
+    assert feed(probs, torch.sigmoid(logits), y, [157])["accuracy"] == pytest.approx(
+        logs["accuracy"]
+    )
 
 
 @settings(max_examples=20, deadline=None)
@@ -81,7 +97,9 @@ def test_regression_matches_sklearn(n, outputs, seed):
     m = Metrics([MetricSpec(type=t) for t in ("mae", "rmse", "r2")], "regression")
     logs = feed(m, out, y, batch_sizes(n, seed))
     assert logs["mae"] == pytest.approx(skm.mean_absolute_error(y.numpy(), out.numpy()), rel=1e-6)
-    assert logs["rmse"] == pytest.approx(skm.root_mean_squared_error(y.numpy(), out.numpy()), rel=1e-6)
+    assert logs["rmse"] == pytest.approx(
+        skm.root_mean_squared_error(y.numpy(), out.numpy()), rel=1e-6
+    )
     assert logs["r2"] == pytest.approx(skm.r2_score(y.numpy(), out.numpy()), rel=1e-6, abs=1e-9)
 
 
@@ -100,9 +118,13 @@ def test_loss_and_perplexity_are_exact_over_uneven_batches():
 
 
 def test_update_never_synchronizes(monkeypatch):
-    """`update` must not read values back (no .item()/.tolist()) so the device is never synced per step."""
+    """`update` must not read values back (no .item()/.tolist()) so the device is never synced per
+    step.
+    """
+
     def forbidden(*args, **kwargs):
         raise AssertionError("update read a value from the device")
+
     m = Metrics(CLASSIFICATION, "multiclass", confusion=True)
     monkeypatch.setattr(torch.Tensor, "item", forbidden)
     monkeypatch.setattr(torch.Tensor, "tolist", forbidden)

@@ -1,4 +1,6 @@
-"""A run killed with SIGKILL mid-epoch and resumed ends with exactly the weights of an uninterrupted run."""
+"""A run killed with SIGKILL mid-epoch and resumed ends with exactly the weights of an uninterrupted
+run.
+"""
 
 import os
 import signal

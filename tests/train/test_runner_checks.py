@@ -14,12 +14,24 @@ from brickwork.train.runner import load_run
 def test_embedding_smaller_than_the_vocabulary_is_named(tmp_path):
     text = tmp_path / "corpus.txt"
     text.write_text("abcdefghij klmnop\n" * 40)
-    spec = parse_run_spec({
-        "model": {"input_shape": [8], "layers": [{"type": "embedding", "input_dim": 5, "output_dim": 4, "name": "chars"},
-                                                 {"type": "lstm", "units": 8, "return_sequences": True}, {"type": "dense", "units": 5}]},
-        "data": {"dataset": "text", "path": str(text), "seq_len": 8},
-    })
-    with pytest.raises(BrickworkError, match=r"embedding 'chars' has input_dim 5 but the data's vocabulary has 20 tokens.*input_dim: 20"):
+    spec = parse_run_spec(
+        {
+            "model": {
+                "input_shape": [8],
+                "layers": [
+                    {"type": "embedding", "input_dim": 5, "output_dim": 4, "name": "chars"},
+                    {"type": "lstm", "units": 8, "return_sequences": True},
+                    {"type": "dense", "units": 5},
+                ],
+            },
+            "data": {"dataset": "text", "path": str(text), "seq_len": 8},
+        }
+    )
+    with pytest.raises(
+        BrickworkError,
+        match=r"embedding 'chars' has input_dim 5 but the data's vocabulary has 20 "
+        r"tokens.*input_dim: 20",
+    ):
         load_run(spec)
 
 

@@ -6,12 +6,22 @@ from brickwork.errors import BrickworkError, did_you_mean
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("download", help="download a dataset into the cache (or --data-dir) and verify its checksums",
-                              description="Download a dataset's official files (with mirror fallback), verify their MD5 "
-                                          "checksums, and print where they are. Files already present are only verified.")
-    p.add_argument("dataset", help="mnist, fashion_mnist, cifar10 (digits ships with scikit-learn: nothing to download)")
-    p.add_argument("--data-dir", default=None, help="folder to put the files in (default: $BRICKWORK_DATA/<dataset>, "
-                                                    "else ~/.cache/brickwork/data/<dataset>)")
+    p = subparsers.add_parser(
+        "download",
+        help="download a dataset into the cache (or --data-dir) and verify its checksums",
+        description="Download a dataset's official files (with mirror fallback), verify their MD5 "
+        "checksums, and print where they are. Files already present are only verified.",
+    )
+    p.add_argument(
+        "dataset",
+        help="mnist, fashion_mnist, cifar10 (digits ships with scikit-learn: nothing to download)",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder to put the files in (default: $BRICKWORK_DATA/<dataset>, "
+        "else ~/.cache/brickwork/data/<dataset>)",
+    )
     p.set_defaults(func=cmd_download)
 
 
@@ -23,8 +33,12 @@ def cmd_download(args) -> int:
         print("digits ships with scikit-learn; there is nothing to download.")
         return 0
     if name not in RESOURCES:
-        raise BrickworkError(f"'{args.dataset}' cannot be downloaded{did_you_mean(name, RESOURCES)}; downloadable datasets are "
-                             f"{', '.join(RESOURCES)}. Datasets such as csv, text or image_folder read your own files via `path:`.")
+        raise BrickworkError(
+            f"'{args.dataset}' cannot be downloaded{did_you_mean(name, RESOURCES)}; downloadable "
+            "datasets are "
+            f"{', '.join(RESOURCES)}. Datasets such as csv, text or image_folder read your own "
+            "files via `path:`."
+        )
     folder = ensure_files(name, args.data_dir, download=True)
     for r in RESOURCES[name]:
         print(f"{folder / r.filename}  md5 {r.md5} ok")

@@ -28,13 +28,22 @@ def load_for_export(target: str) -> tuple[torch.nn.Module, dict]:
         spec = read_spec_file(path)
         model = model_from_file(str(path))
         data = spec.get("data") if isinstance(spec.get("data"), dict) else None
-        seed = (spec.get("train") or {}).get("seed", 0) if isinstance(spec.get("train"), dict) else 0
-        return model, {"name": spec.get("name", path.stem), "data": data, "seed": seed, "untrained": True}
+        seed = (
+            (spec.get("train") or {}).get("seed", 0) if isinstance(spec.get("train"), dict) else 0
+        )
+        return model, {
+            "name": spec.get("name", path.stem),
+            "data": data,
+            "seed": seed,
+            "untrained": True,
+        }
     model = load(model_path(path))
     return model, dict(model.metadata)
 
 
-def real_inputs(meta: dict, inputs: list[str] | None, model) -> tuple[torch.Tensor | None, str, dict]:
+def real_inputs(
+    meta: dict, inputs: list[str] | None, model
+) -> tuple[torch.Tensor | None, str, dict]:
     """Preprocessed real samples for the parity check, where they come from, and metadata the
     data adds (preprocessing, class names, vocabulary) for a spec file.
 
@@ -48,22 +57,33 @@ def real_inputs(meta: dict, inputs: list[str] | None, model) -> tuple[torch.Tens
         from brickwork.data.inputs import read_inputs
 
         raw, _ = read_inputs(inputs, list(model.input_shape), meta.get("preprocessing"))
-        return apply_preprocessing(meta.get("preprocessing") or {}, torch.from_numpy(raw)), f"{len(raw)} rows from --inputs", {}
+        return (
+            apply_preprocessing(meta.get("preprocessing") or {}, torch.from_numpy(raw)),
+            f"{len(raw)} rows from --inputs",
+            {},
+        )
     if not meta.get("data"):
         return None, "none (no data recorded; pass --inputs FILES)", {}
     from brickwork.data import load_data
     from brickwork.spec.data import DataSpec
 
     try:
-        bundle = load_data(DataSpec(**{**meta["data"], "download": False}), seed=meta.get("seed", 0))
+        bundle = load_data(
+            DataSpec(**{**meta["data"], "download": False}), seed=meta.get("seed", 0)
+        )
     except (BrickworkError, TypeError, ValueError) as e:
         return None, f"none (the data could not be loaded: {str(e).splitlines()[0][:160]})", {}
     for name in ("test", "val", "train"):
         split = getattr(bundle, name)
         if split is not None and len(split.y):
             x = split.x[:REAL_ROWS]
-            extra = {"preprocessing": bundle.preprocessing, "task": bundle.task, "class_names": bundle.class_names,
-                     "num_classes": bundle.num_classes, "vocab": bundle.vocab.to_json() if bundle.vocab is not None else None}
+            extra = {
+                "preprocessing": bundle.preprocessing,
+                "task": bundle.task,
+                "class_names": bundle.class_names,
+                "num_classes": bundle.num_classes,
+                "vocab": bundle.vocab.to_json() if bundle.vocab is not None else None,
+            }
             return x, f"{len(x)} rows of the {meta['data'].get('dataset')} {name} split", extra
     return None, "none (the data has no rows)", {}
 
@@ -72,28 +92,65 @@ def cmd_export(args) -> int:
     from brickwork.export import export_model
 
     model, meta = load_for_export(args.model)
-    out = Path(args.output or Path(args.model).with_suffix(".onnx" if args.format == "onnx" else ".pt").name)
-    real, source, extra = (None, "none (--no-data)", {}) if args.no_data else real_inputs(meta, args.inputs, model)
+    out = Path(
+        args.output
+        or Path(args.model).with_suffix(".onnx" if args.format == "onnx" else ".pt").name
+    )
+    real, source, extra = (
+        (None, "none (--no-data)", {}) if args.no_data else real_inputs(meta, args.inputs, model)
+    )
     meta = {**meta, **{k: v for k, v in extra.items() if meta.get(k) is None}}
     side = {k: meta[k] for k in SIDE_KEYS if meta.get(k) is not None}
-    report = export_model(model, out, args.format, preprocessing=meta.get("preprocessing"),
-                          metadata={**side, "real_inputs": source, "untrained": bool(meta.get("untrained"))}, real_inputs=real)
+    report = export_model(
+        model,
+        out,
+        args.format,
+        preprocessing=meta.get("preprocessing"),
+        metadata={**side, "real_inputs": source, "untrained": bool(meta.get("untrained"))},
+        real_inputs=real,
+    )
     if args.json:
-        print(json.dumps({"file": str(out), "format": args.format, "real_inputs": source, **report}))
+        print(
+            json.dumps({"file": str(out), "format": args.format, "real_inputs": source, **report})
+        )
         return 0
     cases = "  ".join(f"{k} {v:.2e}" for k, v in report.items() if k not in ("ok", "max_abs_error"))
     print(f"wrote {out} and {out.name}.json ({args.format}, dynamic batch size)")
-    print(f"parity with PyTorch: max abs error {report['max_abs_error']:.2e} (tolerance 1e-4): {cases}")
+    print(
+        f"parity with PyTorch: max abs error {report['max_abs_error']:.2e} (tolerance 1e-4): "
+        f"{cases}"
+    )
     print(f"real inputs: {source}")
     return 0
 
 
 def register(sub) -> None:
-    p = sub.add_parser("export", help="export a model to ONNX or TorchScript, checking parity with PyTorch")
-    p.add_argument("model", help="a model .safetensors file, a run directory, or a spec file (untrained weights)")
+    p = sub.add_parser(
+        "export", help="export a model to ONNX or TorchScript, checking parity with PyTorch"
+    )
+    p.add_argument(
+        "model",
+        help="a model .safetensors file, a run directory, or a spec file (untrained weights)",
+    )
     p.add_argument("--format", default="onnx", choices=["onnx", "torchscript"])
-    p.add_argument("-o", "--output", metavar="FILE", help="where to write (default: MODEL name + .onnx/.pt here); FILE.json gets the preprocessing")
-    p.add_argument("--inputs", nargs="+", metavar="FILE", help="real samples for the parity check (images, .npy, .csv); default: the recorded data's test rows")
-    p.add_argument("--no-data", action="store_true", help="check parity on random inputs only (do not load the data)")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="where to write (default: MODEL name + .onnx/.pt here); FILE.json gets the "
+        "preprocessing",
+    )
+    p.add_argument(
+        "--inputs",
+        nargs="+",
+        metavar="FILE",
+        help="real samples for the parity check (images, .npy, .csv); default: the recorded "
+        "data's test rows",
+    )
+    p.add_argument(
+        "--no-data",
+        action="store_true",
+        help="check parity on random inputs only (do not load the data)",
+    )
     p.add_argument("--json", action="store_true", help="print the parity report as JSON")
     p.set_defaults(func=cmd_export)

@@ -28,7 +28,10 @@ COMMAND_MODULES = [
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="brickwork", description="Build, train, tune and ship neural networks from one spec file.")
+    parser = argparse.ArgumentParser(
+        prog="brickwork",
+        description="Build, train, tune and ship neural networks from one spec file.",
+    )
     parser.add_argument("--version", action="version", version=f"brickwork {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
@@ -37,21 +40,28 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command: exit 2 for a user error, 1 for a bug (one paragraph, no traceback), 130 on Ctrl-C."""
+    """Run one command: exit 2 for a user error, 1 for a bug (one paragraph, no traceback), 130 on
+    Ctrl-C.
+    """
     try:
         args = make_parser().parse_args(argv)
         return int(args.func(args) or 0)
     except BrickworkError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # a training run keeps its last checkpoint: `brickwork train --resume`
+    except (
+        KeyboardInterrupt
+    ):  # a training run keeps its last checkpoint: `brickwork train --resume`
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # last resort: a bug should still read as one paragraph
         if os.environ.get("BRICKWORK_DEBUG", "") not in ("", "0"):
             raise
-        print(f"error: internal error {type(e).__name__}: {e}; this is a bug in brickwork — "
-              "rerun with BRICKWORK_DEBUG=1 for the traceback", file=sys.stderr)
+        print(
+            f"error: internal error {type(e).__name__}: {e}; this is a bug in brickwork — "
+            "rerun with BRICKWORK_DEBUG=1 for the traceback",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -24,21 +24,35 @@ def model_from_file(path: str, sample_spaces: bool = False):
 
     data = read_spec_file(path)
     if "model" not in data and not MODEL_KEYS & set(data):
-        hint = (f"; it has a `finetune:` section, so show the prepared model with `brickwork finetune BASE {path} --summary`"
-                if "finetune" in data else "; add a `model:` section with `input_shape:` and `layers:`")
-        raise BrickworkError(f"{path}: the file has no `model:` section (it holds {', '.join(map(str, data)) or 'nothing'}), "
-                             f"so there is no model to build{hint}.")
+        hint = (
+            "; it has a `finetune:` section, so show the prepared model with `brickwork finetune "
+            f"BASE {path} --summary`"
+            if "finetune" in data
+            else "; add a `model:` section with `input_shape:` and `layers:`"
+        )
+        raise BrickworkError(
+            f"{path}: the file has no `model:` section (it holds "
+            f"{', '.join(map(str, data)) or 'nothing'}), "
+            f"so there is no model to build{hint}."
+        )
     section = data.get("model", data)
     if isinstance(section, dict) and "name" not in section and isinstance(data.get("name"), str):
         section = {"name": data["name"], **section}
     try:
         params = search_params(section, "model")
         if params and not sample_spaces:
-            raise BrickworkError(f"the model holds search spaces ({_listed(params)}); run `brickwork tune {path}` and use the best spec it writes.")
+            raise BrickworkError(
+                f"the model holds search spaces ({_listed(params)}); run `brickwork tune {path}` "
+                "and use the best spec it writes."
+            )
         if params:
             section = resolve({"model": section}, bound_suggest("low"))["model"]
-            print(f"note: {path} holds search spaces ({_listed(params)}); showing the model with each range's low end "
-                  f"and each choice's first option. Run `brickwork tune {path}` to search them.", file=sys.stderr)
+            print(
+                f"note: {path} holds search spaces ({_listed(params)}); showing the model with "
+                "each range's low end "
+                f"and each choice's first option. Run `brickwork tune {path}` to search them.",
+                file=sys.stderr,
+            )
         return build_model(section)
     except BrickworkError as e:
         raise BrickworkError(f"{path}: {e}") from None
@@ -79,7 +93,11 @@ def cmd_layers(args) -> int:
     if args.type:
         found = canonical(args.type)
         if found is None:
-            raise BrickworkError(f"unknown layer type '{args.type}'{did_you_mean(args.type, list(LAYERS) + list(ALIASES))}; run `brickwork layers` for the list.")
+            raise BrickworkError(
+                "unknown layer type "
+                f"'{args.type}'{did_you_mean(args.type, list(LAYERS) + list(ALIASES))}; run "
+                "`brickwork layers` for the list."
+            )
         kind = LAYERS[found]
         doc = (kind.build.__doc__ or "").strip().splitlines()
         table = Table(title=escape(f"{found}: {doc[0]}" if doc else found), title_justify="left")
@@ -88,10 +106,16 @@ def cmd_layers(args) -> int:
         table.add_column("Default")
         for name, f in kind.config.model_fields.items():
             default = "required" if f.is_required() else repr(f.default)
-            table.add_row(name, escape(" ".join([type_text(f.annotation), *_bounds(f.metadata)])), escape(default))
+            table.add_row(
+                name,
+                escape(" ".join([type_text(f.annotation), *_bounds(f.metadata)])),
+                escape(default),
+            )
         Console().print(table)
         return 0
-    table = Table(title="Layer types (`brickwork layers TYPE` shows the fields)", title_justify="left")
+    table = Table(
+        title="Layer types (`brickwork layers TYPE` shows the fields)", title_justify="left"
+    )
     table.add_column("Type")
     table.add_column("Aliases")
     table.add_column("Fields")
@@ -109,7 +133,9 @@ def type_text(tp) -> str:
     """A field's type as a user reads it: 'int >= 1 | list[int >= 1]', not pydantic's repr."""
     origin, args = get_origin(tp), get_args(tp)
     if origin is Annotated:
-        return " ".join([type_text(args[0]), *_bounds(m for a in args[1:] for m in getattr(a, "metadata", [a]))])
+        return " ".join(
+            [type_text(args[0]), *_bounds(m for a in args[1:] for m in getattr(a, "metadata", [a]))]
+        )
     if origin in (Union, UnionType):
         return " | ".join(type_text(a) for a in args)
     if origin is Literal:
@@ -120,7 +146,12 @@ def type_text(tp) -> str:
 
 
 def _bounds(metadata) -> list[str]:
-    return [f"{op} {getattr(m, key)}" for m in metadata for key, op in _BOUNDS.items() if getattr(m, key, None) is not None]
+    return [
+        f"{op} {getattr(m, key)}"
+        for m in metadata
+        for key, op in _BOUNDS.items()
+        if getattr(m, key, None) is not None
+    ]
 
 
 def register(sub) -> None:

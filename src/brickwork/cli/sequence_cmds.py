@@ -11,35 +11,94 @@ from brickwork.errors import BrickworkError
 
 
 def register(subparsers) -> None:
-    g = subparsers.add_parser("generate", help="stream text from a trained language model",
-                              description="Stream text from a language model trained on a `text` dataset, carrying the "
-                                          "recurrent state forward (the prompt runs once, then one step per token).")
+    g = subparsers.add_parser(
+        "generate",
+        help="stream text from a trained language model",
+        description="Stream text from a language model trained on a `text` dataset, carrying the "
+        "recurrent state forward (the prompt runs once, then one step per token).",
+    )
     g.add_argument("model", help="model file or run directory (runs/NAME)")
     g.add_argument("--prompt", default="\n", help="text to start from (default: a newline)")
-    g.add_argument("--length", type=int, default=500, help="tokens (characters or words) to generate (default 500)")
-    g.add_argument("--temperature", type=float, default=1.0, help="below 1 is more conservative, 0 is greedy (default 1)")
-    g.add_argument("--top-k", type=int, default=None, help="sample only among the k most likely tokens")
-    g.add_argument("--top-p", type=float, default=None, help="sample only from the smallest set with this much probability")
-    g.add_argument("--beam", type=int, default=1, help="beam search width; the text then comes out at the end")
+    g.add_argument(
+        "--length",
+        type=int,
+        default=500,
+        help="tokens (characters or words) to generate (default 500)",
+    )
+    g.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="below 1 is more conservative, 0 is greedy (default 1)",
+    )
+    g.add_argument(
+        "--top-k", type=int, default=None, help="sample only among the k most likely tokens"
+    )
+    g.add_argument(
+        "--top-p",
+        type=float,
+        default=None,
+        help="sample only from the smallest set with this much probability",
+    )
+    g.add_argument(
+        "--beam", type=int, default=1, help="beam search width; the text then comes out at the end"
+    )
     g.add_argument("--seed", type=int, default=None, help="random seed, for repeatable samples")
-    g.add_argument("--unknown", choices=["error", "skip", "unk"], default="error",
-                   help="prompt tokens missing from the vocabulary: error (default), skip them, or map to <unk>")
-    g.add_argument("--no-echo", action="store_true", help="do not print the prompt before the generated text")
-    g.add_argument("--stats", action="store_true", help="print tokens per second on stderr at the end")
+    g.add_argument(
+        "--unknown",
+        choices=["error", "skip", "unk"],
+        default="error",
+        help="prompt tokens missing from the vocabulary: error (default), skip them, or map to "
+        "<unk>",
+    )
+    g.add_argument(
+        "--no-echo", action="store_true", help="do not print the prompt before the generated text"
+    )
+    g.add_argument(
+        "--stats", action="store_true", help="print tokens per second on stderr at the end"
+    )
     g.set_defaults(func=cmd_generate)
 
-    f = subparsers.add_parser("forecast", help="continue a series, or score a series model against baselines",
-                              description="With --steps: continue the series the model was trained on (or --history) N "
-                                          "steps past its end. With --evaluate: MAE/RMSE of the model on the held-out "
-                                          "period next to the naive and seasonal-naive baselines, and a PNG of forecast "
-                                          "versus actual.")
+    f = subparsers.add_parser(
+        "forecast",
+        help="continue a series, or score a series model against baselines",
+        description="With --steps: continue the series the model was trained on (or --history) N "
+        "steps past its end. With --evaluate: MAE/RMSE of the model on the held-out "
+        "period next to the naive and seasonal-naive baselines, and a PNG of forecast "
+        "versus actual.",
+    )
     f.add_argument("model", help="model file or run directory (runs/NAME)")
-    f.add_argument("--steps", type=int, default=None, help="how many steps past the end of the series to forecast")
-    f.add_argument("--history", default=None, help="CSV with the same columns as the training file to continue instead")
-    f.add_argument("--evaluate", action="store_true", help="score the model on --split against the baselines")
-    f.add_argument("--split", choices=["val", "test"], default="test", help="held-out part to evaluate on (default test)")
-    f.add_argument("--season", type=int, default=None, help="seasonal period in steps (default: estimated from the training part)")
-    f.add_argument("--plot", default=None, help="PNG to write (default with --evaluate: RUN/plots/forecast_SPLIT.png)")
+    f.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="how many steps past the end of the series to forecast",
+    )
+    f.add_argument(
+        "--history",
+        default=None,
+        help="CSV with the same columns as the training file to continue instead",
+    )
+    f.add_argument(
+        "--evaluate", action="store_true", help="score the model on --split against the baselines"
+    )
+    f.add_argument(
+        "--split",
+        choices=["val", "test"],
+        default="test",
+        help="held-out part to evaluate on (default test)",
+    )
+    f.add_argument(
+        "--season",
+        type=int,
+        default=None,
+        help="seasonal period in steps (default: estimated from the training part)",
+    )
+    f.add_argument(
+        "--plot",
+        default=None,
+        help="PNG to write (default with --evaluate: RUN/plots/forecast_SPLIT.png)",
+    )
     f.add_argument("--json", action="store_true", help="print the result as JSON")
     f.set_defaults(func=cmd_forecast)
 
@@ -50,7 +109,10 @@ def _load(target: str):
 
     path = model_path(target)
     if not path.is_file():
-        raise BrickworkError(f"no model at '{path}'; pass a model file or a run directory that holds model.safetensors.")
+        raise BrickworkError(
+            f"no model at '{path}'; pass a model file or a run directory that holds "
+            "model.safetensors."
+        )
     return load(path), path
 
 
@@ -60,10 +122,23 @@ def cmd_generate(args) -> int:
 
     model, path = _load(args.model)
     if not model.metadata.get("vocab"):
-        raise BrickworkError(f"'{path}' has no vocabulary in its metadata, so it is not a language model trained on a `text` dataset.")
+        raise BrickworkError(
+            f"'{path}' has no vocabulary in its metadata, so it is not a language model trained "
+            "on a `text` dataset."
+        )
     vocab = Vocab.from_json(model.metadata["vocab"])
-    pieces = generate(model, vocab, args.prompt, length=args.length, temperature=args.temperature, top_k=args.top_k,
-                      top_p=args.top_p, beam=args.beam, seed=args.seed, unknown=args.unknown)
+    pieces = generate(
+        model,
+        vocab,
+        args.prompt,
+        length=args.length,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        beam=args.beam,
+        seed=args.seed,
+        unknown=args.unknown,
+    )
     out = sys.stdout
     start = time.perf_counter()
     first = next(pieces, None)  # the prompt has been read and checked once this returns
@@ -77,7 +152,11 @@ def cmd_generate(args) -> int:
     out.write("\n")
     if args.stats:
         took = time.perf_counter() - start
-        print(f"{count} {vocab.tokenizer}s in {took:.2f} s ({count / max(took, 1e-9):.0f} per second)", file=sys.stderr)
+        print(
+            f"{count} {vocab.tokenizer}s in {took:.2f} s ({count / max(took, 1e-9):.0f} per "
+            "second)",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -97,11 +176,16 @@ def cmd_forecast(args) -> int:
     )
 
     if (args.steps is None) == (not args.evaluate):
-        raise BrickworkError("say what to do: --steps N to continue the series, or --evaluate to score the model on held-out data.")
+        raise BrickworkError(
+            "say what to do: --steps N to continue the series, or --evaluate to score the model "
+            "on held-out data."
+        )
     model, path = _load(args.model)
     if args.evaluate:
         result = evaluate_forecast(model, split=args.split, season=args.season)
-        plot = Path(args.plot) if args.plot else path.parent / "plots" / f"forecast_{args.split}.png"
+        plot = (
+            Path(args.plot) if args.plot else path.parent / "plots" / f"forecast_{args.split}.png"
+        )
         plot_evaluation(result, plot)
         if args.json:
             print(json.dumps({k: v for k, v in result.items() if not k.startswith("_")}, indent=2))
@@ -125,7 +209,10 @@ def cmd_forecast(args) -> int:
 
 
 def _print_evaluation(result: dict) -> None:
-    print(f"{result['split']}: {result['windows']} windows, horizon {result['horizon']}, season {result['season']}  (units of {', '.join(result['columns'])})")
+    print(
+        f"{result['split']}: {result['windows']} windows, horizon {result['horizon']}, season "
+        f"{result['season']}  (units of {', '.join(result['columns'])})"
+    )
     print(f"{'':<16}{'MAE':>10}{'RMSE':>10}")
     for name in ("model", "naive", "seasonal_naive"):
         if result.get(name):

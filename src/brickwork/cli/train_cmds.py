@@ -19,26 +19,36 @@ def cmd_train(args) -> int:
     elif args.spec:
         spec = load_run_spec(args.spec, args.set)
     else:
-        raise BrickworkError("give a spec file (brickwork train SPEC.yaml) or a run to continue (--resume runs/NAME).")
+        raise BrickworkError(
+            "give a spec file (brickwork train SPEC.yaml) or a run to continue (--resume "
+            "runs/NAME)."
+        )
     if args.nproc < 1:
         raise BrickworkError(f"--nproc must be at least 1, got {args.nproc}.")
     if args.nproc > 1:
         return _launch(args, spec)
-    result = train_from_spec(spec, runs_dir=args.runs_dir, name=args.name, resume=args.resume, device=args.device)
+    result = train_from_spec(
+        spec, runs_dir=args.runs_dir, name=args.name, resume=args.resume, device=args.device
+    )
     if result.run_dir is None:  # a worker other than rank 0 of a distributed job
         return 0
     return report_run(result)
 
 
 def with_data_dir(overrides: list[str], data_dir: str | None) -> list[str]:
-    """`--set` items plus `--data-dir DIR` as `data.data_dir=DIR` (JSON-quoted so any path stays a string)."""
+    """`--set` items plus `--data-dir DIR` as `data.data_dir=DIR` (JSON-quoted so any path stays a
+    string).
+    """
     return [*overrides, f"data.data_dir={json.dumps(data_dir)}"] if data_dir else list(overrides)
 
 
 def report_run(result) -> int:
     """Print a finished run's test metrics and directory; exit code 1 if it diverged."""
     if result.history.stop_reason == "nan":
-        print(f"training diverged (NaN/Inf loss); the last good checkpoint is in {result.run_dir / 'checkpoints'}")
+        print(
+            "training diverged (NaN/Inf loss); the last good checkpoint is in "
+            f"{result.run_dir / 'checkpoints'}"
+        )
         return 1
     test = {k: v for k, v in result.test_metrics.items() if isinstance(v, float)}
     if test:
@@ -53,13 +63,25 @@ def _launch(args, spec) -> int:
     from brickwork.train.rundir import new_run_dir
 
     if distributed.launched_by_torchrun():
-        raise BrickworkError("--nproc is for starting a job; this process already runs under torchrun, so drop --nproc.")
+        raise BrickworkError(
+            "--nproc is for starting a job; this process already runs under torchrun, so drop "
+            "--nproc."
+        )
     if spec.train.batch_size % args.nproc:
-        raise BrickworkError(f"train.batch_size {spec.train.batch_size} does not divide over --nproc {args.nproc}; the batch size "
-                             f"is global (each process takes batch_size / {args.nproc}), so choose a multiple of {args.nproc}.")
+        raise BrickworkError(
+            f"train.batch_size {spec.train.batch_size} does not divide over --nproc {args.nproc}; "
+            "the batch size "
+            f"is global (each process takes batch_size / {args.nproc}), so choose a multiple of "
+            f"{args.nproc}."
+        )
     run_dir = args.resume or str(new_run_dir(args.runs_dir, args.name or spec.name))
-    argv = ["train", *([args.spec] if args.spec and not args.resume else []), *(f"--set={item}" for item in args.set),
-            *(["--resume", args.resume] if args.resume else []), *(["--device", args.device] if args.device else [])]
+    argv = [
+        "train",
+        *([args.spec] if args.spec and not args.resume else []),
+        *(f"--set={item}" for item in args.set),
+        *(["--resume", args.resume] if args.resume else []),
+        *(["--device", args.device] if args.device else []),
+    ]
     return distributed.launch(argv, args.nproc, run_dir)
 
 
@@ -73,11 +95,16 @@ def cmd_eval(args) -> int:
     model = load(model_path(args.model))
     meta = model.metadata
     if not meta.get("data"):
-        raise BrickworkError(f"'{args.model}' records no data section, so there is no {args.split} split to evaluate on; use brickwork.train.evaluate(model, x, y) from Python.")
+        raise BrickworkError(
+            f"'{args.model}' records no data section, so there is no {args.split} split to "
+            "evaluate on; use brickwork.train.evaluate(model, x, y) from Python."
+        )
     bundle = load_data(DataSpec(**meta["data"]), seed=meta.get("seed", 0))
     split = getattr(bundle, args.split)
     if split is None or len(split.y) == 0:
-        raise BrickworkError(f"the data has no '{args.split}' rows; choose --split train, val or test.")
+        raise BrickworkError(
+            f"the data has no '{args.split}' rows; choose --split train, val or test."
+        )
     result = evaluate(model, split, batch_size=args.batch_size, device=args.device)
     if args.json:
         print(json.dumps(result, indent=2))
@@ -91,7 +118,10 @@ def _print_eval(result: dict, class_names, split: str) -> None:
     from rich.table import Table
 
     console = Console()
-    console.print(f"{split}: " + "  ".join(f"{k} {v:.4f}" for k, v in result.items() if isinstance(v, float)), highlight=False)
+    console.print(
+        f"{split}: " + "  ".join(f"{k} {v:.4f}" for k, v in result.items() if isinstance(v, float)),
+        highlight=False,
+    )
     cm = result.get("confusion_matrix")
     if cm is None:
         return
@@ -121,7 +151,11 @@ def cmd_predict(args) -> int:
     out = predict(model, x, device=args.device)
     results = interpret(out, meta, output_activation(model), args.top_k)
     if args.json:
-        print(json.dumps([{"input": label, **r} for label, r in zip(labels, results, strict=True)], indent=2))
+        print(
+            json.dumps(
+                [{"input": label, **r} for label, r in zip(labels, results, strict=True)], indent=2
+            )
+        )
         return 0
     from rich.console import Console
     from rich.table import Table
@@ -130,7 +164,11 @@ def cmd_predict(args) -> int:
     table.add_column("input")
     table.add_column("prediction")
     for label, r in zip(labels, results, strict=True):
-        shown = ", ".join(f"{p['label']} {p['probability']:.3f}" for p in r["top"]) if "top" in r else ", ".join(f"{v:.4g}" for v in r["values"])
+        shown = (
+            ", ".join(f"{p['label']} {p['probability']:.3f}" for p in r["top"])
+            if "top" in r
+            else ", ".join(f"{v:.4g}" for v in r["values"])
+        )
         table.add_row(label, shown)
     Console().print(table)
     return 0
@@ -139,17 +177,41 @@ def cmd_predict(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("train", help="train the model of a spec file; writes runs/NAME")
     p.add_argument("spec", nargs="?", help="spec file (.yaml/.json) with model:, data:, train:")
-    p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", help="override a field, e.g. --set train.lr=0.01 (repeatable)")
-    p.add_argument("--data-dir", metavar="DIR", help="folder with the dataset's files (MNIST, Fashion-MNIST, CIFAR-10) already "
-                   "downloaded, so no network is needed; shorthand for --set data.data_dir=DIR")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override a field, e.g. --set train.lr=0.01 (repeatable)",
+    )
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="folder with the dataset's files (MNIST, Fashion-MNIST, CIFAR-10) already "
+        "downloaded, so no network is needed; shorthand for --set data.data_dir=DIR",
+    )
     p.add_argument("--name", help="run name (default: the spec's name, else run-DATE)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue runs/NAME from its last checkpoint")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], help="force a device (default: the spec's, auto)")
+    p.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue runs/NAME from its last checkpoint"
+    )
+    p.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda", "mps"],
+        help="force a device (default: the spec's, auto)",
+    )
     p.add_argument("--runs-dir", default="runs", help="where run directories go (default: runs)")
-    p.add_argument("--nproc", type=int, default=1, metavar="N",
-                   help="train in N processes on this machine with DistributedDataParallel (torchrun; Gloo on CPU, NCCL on GPUs)")
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train in N processes on this machine with DistributedDataParallel (torchrun; Gloo "
+        "on CPU, NCCL on GPUs)",
+    )
     p.set_defaults(func=cmd_train)
-    p = sub.add_parser("eval", help="metrics and confusion matrix of a trained model on a data split")
+    p = sub.add_parser(
+        "eval", help="metrics and confusion matrix of a trained model on a data split"
+    )
     p.add_argument("model", help="a model .safetensors file or a run directory")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--batch-size", type=int, default=256)
@@ -158,7 +220,9 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_eval)
     p = sub.add_parser("predict", help="predict for image files, .npy arrays or CSV rows")
     p.add_argument("model", help="a model .safetensors file or a run directory")
-    p.add_argument("inputs", nargs="+", help="PNG/JPEG images, .npy arrays or .csv files (one sample per row)")
+    p.add_argument(
+        "inputs", nargs="+", help="PNG/JPEG images, .npy arrays or .csv files (one sample per row)"
+    )
     p.add_argument("--top-k", type=int, default=3, help="labels to show per input (classifiers)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--json", action="store_true", help="print predictions as JSON")

@@ -18,6 +18,16 @@ from brickwork.data.text import Vocab
 from brickwork.data.timeseries import inverse_targets
 
 __all__ = [
-    "Augment", "DataBundle", "FolderSplit", "InMemoryLoader", "Split", "Vocab", "apply_preprocessing",
-    "cache_dir", "ensure_files", "inverse_targets", "load_data", "one_hot",
+    "Augment",
+    "DataBundle",
+    "FolderSplit",
+    "InMemoryLoader",
+    "Split",
+    "Vocab",
+    "apply_preprocessing",
+    "cache_dir",
+    "ensure_files",
+    "inverse_targets",
+    "load_data",
+    "one_hot",
 ]

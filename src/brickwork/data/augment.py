@@ -19,10 +19,20 @@ from brickwork.errors import BrickworkError
 class Augment:
     """Callable `augment(x, generator) -> x` for crop+pad, flip, rotate/translate, cutout."""
 
-    def __init__(self, crop_padding: int = 0, hflip: bool = False, rotate_degrees: float = 0.0,
-                 translate: float = 0.0, cutout: int = 0):
+    def __init__(
+        self,
+        crop_padding: int = 0,
+        hflip: bool = False,
+        rotate_degrees: float = 0.0,
+        translate: float = 0.0,
+        cutout: int = 0,
+    ):
         self.crop_padding, self.hflip = int(crop_padding), bool(hflip)
-        self.rotate_degrees, self.translate, self.cutout = float(rotate_degrees), float(translate), int(cutout)
+        self.rotate_degrees, self.translate, self.cutout = (
+            float(rotate_degrees),
+            float(translate),
+            int(cutout),
+        )
 
     @classmethod
     def from_spec(cls, spec) -> Augment | None:
@@ -35,16 +45,26 @@ class Augment:
 
     @property
     def active(self) -> bool:
-        return bool(self.crop_padding or self.hflip or self.rotate_degrees or self.translate or self.cutout)
+        return bool(
+            self.crop_padding or self.hflip or self.rotate_degrees or self.translate or self.cutout
+        )
 
     def to_json(self) -> dict:
-        return {"crop_padding": self.crop_padding, "hflip": self.hflip, "rotate_degrees": self.rotate_degrees,
-                "translate": self.translate, "cutout": self.cutout}
+        return {
+            "crop_padding": self.crop_padding,
+            "hflip": self.hflip,
+            "rotate_degrees": self.rotate_degrees,
+            "translate": self.translate,
+            "cutout": self.cutout,
+        }
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if x.ndim != 4 or not x.is_floating_point():
-            raise BrickworkError(f"augmentation works on float image batches [N, C, H, W], got {x.dtype} {list(x.shape)}; "
-                                 "remove `augment:` for non-image data.")
+            raise BrickworkError(
+                f"augmentation works on float image batches [N, C, H, W], got {x.dtype} "
+                f"{list(x.shape)}; "
+                "remove `augment:` for non-image data."
+            )
         if self.crop_padding:
             x = random_crop(x, self.crop_padding, generator)
         if self.hflip:
@@ -78,14 +98,22 @@ def random_hflip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 
-def random_affine(x: torch.Tensor, degrees: float, translate: float, generator: torch.Generator) -> torch.Tensor:
-    """Rotate by U(-degrees, degrees) and shift by U(-translate, translate) of the size, per sample."""
+def random_affine(
+    x: torch.Tensor, degrees: float, translate: float, generator: torch.Generator
+) -> torch.Tensor:
+    """Rotate by U(-degrees, degrees) and shift by U(-translate, translate) of the size, per
+    sample.
+    """
     n = x.shape[0]
     angle = _uniform(n, -degrees, degrees, generator, x.device) * (math.pi / 180)
-    tx = _uniform(n, -translate, translate, generator, x.device) * 2  # grid coordinates span [-1, 1]
+    tx = (
+        _uniform(n, -translate, translate, generator, x.device) * 2
+    )  # grid coordinates span [-1, 1]
     ty = _uniform(n, -translate, translate, generator, x.device) * 2
     cos, sin = torch.cos(angle), torch.sin(angle)
-    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1).to(x.dtype)
+    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1).to(
+        x.dtype
+    )
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 

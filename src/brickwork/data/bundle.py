@@ -54,6 +54,10 @@ class DataBundle:
 
     def summary(self) -> str:
         """One line: sizes of the splits, task, input shape, classes."""
-        sizes = ", ".join(f"{name} {len(s)}" for name, s in (("train", self.train), ("val", self.val), ("test", self.test)) if s is not None)
+        sizes = ", ".join(
+            f"{name} {len(s)}"
+            for name, s in (("train", self.train), ("val", self.val), ("test", self.test))
+            if s is not None
+        )
         classes = f", {self.num_classes} classes" if self.num_classes else ""
         return f"{sizes}; {self.task}, input {self.input_shape}{classes}"

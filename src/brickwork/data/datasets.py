@@ -20,8 +20,24 @@ from brickwork.data.bundle import DataBundle, Split
 from brickwork.errors import BrickworkError, pydantic_message
 from brickwork.spec.data import DATASETS, DataSpec
 
-MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+MNIST_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+FASHION_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 
 
 def as_spec(spec: DataSpec | dict | None) -> DataSpec:
@@ -33,7 +49,10 @@ def as_spec(spec: DataSpec | dict | None) -> DataSpec:
     except ValidationError as e:
         raise BrickworkError(pydantic_message(e, "data", DataSpec.model_fields)) from None
     except TypeError:
-        raise BrickworkError(f"data spec must be a mapping such as {{'dataset': 'digits'}}, got {type(spec).__name__}.") from None
+        raise BrickworkError(
+            "data spec must be a mapping such as {'dataset': 'digits'}, got "
+            f"{type(spec).__name__}."
+        ) from None
 
 
 def load_data(spec: DataSpec | dict | None = None, *, seed: int = 0) -> DataBundle:
@@ -42,8 +61,11 @@ def load_data(spec: DataSpec | dict | None = None, *, seed: int = 0) -> DataBund
     bundle = LOADERS[spec.dataset](spec, seed)
     if spec.augment is not None and bundle.train.augment is None and _augment_active(spec):
         if len(bundle.input_shape) != 3:
-            raise BrickworkError(f"`augment:` works on images [C, H, W], but '{spec.dataset}' gives samples of shape "
-                                 f"{bundle.input_shape}; remove `augment:`.")
+            raise BrickworkError(
+                f"`augment:` works on images [C, H, W], but '{spec.dataset}' gives samples of "
+                "shape "
+                f"{bundle.input_shape}; remove `augment:`."
+            )
     return bundle
 
 
@@ -53,15 +75,24 @@ def _augment_active(spec: DataSpec) -> bool:
     return Augment.from_spec(spec.augment) is not None
 
 
-def image_bundle(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray] | None, spec: DataSpec, seed: int,
-                 class_names: list[str], scale_factor: float, extra: dict | None = None) -> DataBundle:
+def image_bundle(
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray] | None,
+    spec: DataSpec,
+    seed: int,
+    class_names: list[str],
+    scale_factor: float,
+    extra: dict | None = None,
+) -> DataBundle:
     """Validation split, limit, scale + normalize (train stats), augmentation, float32 tensors."""
     from brickwork.data.augment import Augment
     from brickwork.data.preprocess import apply_steps, image_steps, make_preprocessing
     from brickwork.data.tabular import classification_split
 
     x, y = train
-    spec_for_split = spec.model_copy(update={"test_split": 0.0 if test is not None else spec.test_split})
+    spec_for_split = spec.model_copy(
+        update={"test_split": 0.0 if test is not None else spec.test_split}
+    )
     idx = classification_split(len(y), y, spec_for_split, seed, has_test=test is not None)
     x_all = torch.from_numpy(np.ascontiguousarray(x))
     tr = torch.from_numpy(idx["train"])
@@ -70,13 +101,17 @@ def image_bundle(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, n
     steps = image_steps(train_raw, scale, spec.normalize, axis=0)
 
     def make(raw: torch.Tensor, labels: np.ndarray, augment=None) -> Split:
-        return Split(apply_steps(raw, steps), torch.from_numpy(np.asarray(labels, dtype=np.int64)), augment)
+        return Split(
+            apply_steps(raw, steps), torch.from_numpy(np.asarray(labels, dtype=np.int64)), augment
+        )
 
     augment = Augment.from_spec(spec.augment)
     splits = {"train": make(train_raw, y[idx["train"]], augment)}
     for name in ("val", "test"):
         part = idx[name]
-        splits[name] = make(x_all.index_select(0, torch.from_numpy(part)), y[part]) if len(part) else None
+        splits[name] = (
+            make(x_all.index_select(0, torch.from_numpy(part)), y[part]) if len(part) else None
+        )
     if test is not None:
         tx, ty = test
         if spec.limit is not None and spec.limit < len(ty):
@@ -86,10 +121,18 @@ def image_bundle(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, n
             tx, ty = tx[keep], ty[keep]
         splits["test"] = make(torch.from_numpy(np.ascontiguousarray(tx)), ty)
     shape = list(x.shape[1:])
-    return DataBundle(train=splits["train"], val=splits["val"], test=splits["test"], task="classification",
-                      input_shape=shape, num_classes=len(class_names), class_names=list(class_names),
-                      preprocessing=make_preprocessing(shape, steps), vocab=None,
-                      extra={**(extra or {}), "augment": augment.to_json() if augment else None})
+    return DataBundle(
+        train=splits["train"],
+        val=splits["val"],
+        test=splits["test"],
+        task="classification",
+        input_shape=shape,
+        num_classes=len(class_names),
+        class_names=list(class_names),
+        preprocessing=make_preprocessing(shape, steps),
+        vocab=None,
+        extra={**(extra or {}), "augment": augment.to_json() if augment else None},
+    )
 
 
 def load_digits(spec: DataSpec, seed: int) -> DataBundle:
@@ -98,8 +141,15 @@ def load_digits(spec: DataSpec, seed: int) -> DataBundle:
 
     d = sk_digits()
     x = d.images.astype(np.uint8)[:, None]  # [1797, 1, 8, 8], integer values 0..16
-    return image_bundle((x, d.target.astype(np.int64)), None, spec, seed, [str(i) for i in range(10)], 1 / 16,
-                        {"source": "sklearn.datasets.load_digits"})
+    return image_bundle(
+        (x, d.target.astype(np.int64)),
+        None,
+        spec,
+        seed,
+        [str(i) for i in range(10)],
+        1 / 16,
+        {"source": "sklearn.datasets.load_digits"},
+    )
 
 
 def _idx_dataset(name: str, class_names: list[str]):
@@ -107,7 +157,9 @@ def _idx_dataset(name: str, class_names: list[str]):
         from brickwork.data.download import ensure_files
         from brickwork.data.formats import load_idx_pair
 
-        folder = ensure_files(name, spec.data_dir, spec.download, verify_present=spec.verify_checksums)
+        folder = ensure_files(
+            name, spec.data_dir, spec.download, verify_present=spec.verify_checksums
+        )
         f = [folder / n for n in MNIST_FILES]
         train, test = load_idx_pair(f[0], f[1]), load_idx_pair(f[2], f[3])
         return image_bundle(train, test, spec, seed, class_names, 1 / 255, {"source": str(folder)})
@@ -129,9 +181,16 @@ def load_cifar10(spec: DataSpec, seed: int) -> DataBundle:
                 source = candidate
                 break
     if source is None:
-        source = ensure_files("cifar10", spec.data_dir, spec.download, verify_present=spec.verify_checksums) / "cifar-10-python.tar.gz"
+        source = (
+            ensure_files(
+                "cifar10", spec.data_dir, spec.download, verify_present=spec.verify_checksums
+            )
+            / "cifar-10-python.tar.gz"
+        )
     parts = read(source)
-    return image_bundle(parts["train"], parts["test"], spec, seed, CIFAR_CLASSES, 1 / 255, {"source": str(source)})
+    return image_bundle(
+        parts["train"], parts["test"], spec, seed, CIFAR_CLASSES, 1 / 255, {"source": str(source)}
+    )
 
 
 def _image_folder(spec: DataSpec, seed: int) -> DataBundle:

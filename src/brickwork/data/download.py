@@ -34,10 +34,15 @@ class Resource:
 
 # Mirrors in the order tried; every one serves byte-identical files (checked by MD5 anyway).
 # yann.lecun.com is the original MNIST source but often refuses downloads, so it comes last.
-_MNIST = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/",
-          "https://yann.lecun.com/exdb/mnist/")
-_FASHION = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-            "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/")
+_MNIST = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "https://yann.lecun.com/exdb/mnist/",
+)
+_FASHION = (
+    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+)
 _CIFAR = ("https://www.cs.toronto.edu/~kriz/",)
 
 RESOURCES: dict[str, tuple[Resource, ...]] = {
@@ -91,8 +96,12 @@ def fetch(url: str, dest: Path, md5: str | None, opener=None) -> Path:
             out.flush()
             os.fsync(out.fileno())
         if md5 is not None and h.hexdigest() != md5:
-            raise BrickworkError(f"downloaded '{url}' but its MD5 is {h.hexdigest()}, expected {md5}; the file is corrupt "
-                                 f"or the mirror serves a different version. It was deleted; try again, or place a good copy at '{dest}'.")
+            raise BrickworkError(
+                f"downloaded '{url}' but its MD5 is {h.hexdigest()}, expected {md5}; the file is "
+                "corrupt "
+                "or the mirror serves a different version. It was deleted; try again, or place a "
+                f"good copy at '{dest}'."
+            )
         os.replace(tmp, dest)
         fsync_dir(dest.parent)
     except BaseException:
@@ -105,13 +114,22 @@ def verify(path: Path, resource: Resource) -> None:
     """Raise BrickworkError naming the file when its MD5 differs from the published one."""
     got = md5sum(path)
     if got != resource.md5:
-        raise BrickworkError(f"'{path}' has MD5 {got} but the published {resource.filename} has {resource.md5}; the file is "
-                             f"truncated or corrupt. Delete it and download again (brickwork download), or replace it with a good copy.")
+        raise BrickworkError(
+            f"'{path}' has MD5 {got} but the published {resource.filename} has {resource.md5}; "
+            "the file is "
+            "truncated or corrupt. Delete it and download again (brickwork download), or replace "
+            "it with a good copy."
+        )
 
 
-def ensure_files(dataset: str, data_dir: str | Path | None = None, download: bool = True,
-                 opener=None, resources: tuple[Resource, ...] | None = None,
-                 verify_present: bool = True) -> Path:
+def ensure_files(
+    dataset: str,
+    data_dir: str | Path | None = None,
+    download: bool = True,
+    opener=None,
+    resources: tuple[Resource, ...] | None = None,
+    verify_present: bool = True,
+) -> Path:
     """The folder holding every file of `dataset`, downloading what is missing.
 
     With `data_dir` the files must already be there (nothing is downloaded into a user's own
@@ -124,7 +142,9 @@ def ensure_files(dataset: str, data_dir: str | Path | None = None, download: boo
     folder = Path(data_dir).expanduser() if data_dir else cache_dir(dataset)
     missing = [r for r in resources if not (folder / r.filename).is_file()]
     if missing and not download:
-        raise BrickworkError(_missing_message(dataset, folder, missing, "downloads are off (download: false)"))
+        raise BrickworkError(
+            _missing_message(dataset, folder, missing, "downloads are off (download: false)")
+        )
     for r in missing:
         failures: list[str] = []
         for base in r.mirrors:
@@ -138,7 +158,11 @@ def ensure_files(dataset: str, data_dir: str | Path | None = None, download: boo
                 failures.append(f"{url}: {e}")
         else:
             still = [m for m in missing if not (folder / m.filename).is_file()]
-            raise BrickworkError(_missing_message(dataset, folder, still, "every mirror failed (" + "; ".join(failures) + ")"))
+            raise BrickworkError(
+                _missing_message(
+                    dataset, folder, still, "every mirror failed (" + "; ".join(failures) + ")"
+                )
+            )
     for r in resources if verify_present else ():
         _verify_once(folder / r.filename, r)
     return folder
@@ -165,6 +189,10 @@ def _missing_message(dataset: str, folder: Path, missing, why: str) -> str:
     """One paragraph naming every missing file, the folder they belong in and where to get them."""
     names = ", ".join(r.filename for r in missing)
     urls = " or ".join(dict.fromkeys(base for r in missing for base in r.mirrors))
-    return (f"dataset '{dataset}' needs {names} in '{folder}', but {'it is' if len(missing) == 1 else 'they are'} not there "
-            f"and {why}. Download {'it' if len(missing) == 1 else 'them'} from {urls} and place {'it' if len(missing) == 1 else 'them'} "
-            f"in '{folder}' (or point data_dir at the folder that has them, or set BRICKWORK_DATA).")
+    return (
+        f"dataset '{dataset}' needs {names} in '{folder}', but "
+        f"{'it is' if len(missing) == 1 else 'they are'} not there "
+        f"and {why}. Download {'it' if len(missing) == 1 else 'them'} from {urls} and place "
+        f"{'it' if len(missing) == 1 else 'them'} "
+        f"in '{folder}' (or point data_dir at the folder that has them, or set BRICKWORK_DATA)."
+    )

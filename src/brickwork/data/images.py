@@ -29,21 +29,34 @@ SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 IN_MEMORY_BYTES = 1 << 30
 
 
-def scan(root: Path, class_names: list[str] | None = None) -> tuple[list[Path], np.ndarray, list[str]]:
+def scan(
+    root: Path, class_names: list[str] | None = None
+) -> tuple[list[Path], np.ndarray, list[str]]:
     """(files, label ids, class names) of a class-per-folder tree; classes sorted by name."""
     if not root.is_dir():
-        raise BrickworkError(f"image folder '{root}' does not exist; set `path:` to a folder with one subfolder per class.")
+        raise BrickworkError(
+            f"image folder '{root}' does not exist; set `path:` to a folder with one subfolder "
+            "per class."
+        )
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     names = class_names or [p.name for p in folders]
     if not folders:
-        raise BrickworkError(f"'{root}' has no class subfolders; put each class's images in its own folder (e.g. {root}/cat/1.png).")
+        raise BrickworkError(
+            f"'{root}' has no class subfolders; put each class's images in its own folder (e.g. "
+            f"{root}/cat/1.png)."
+        )
     files, labels = [], []
     for folder in folders:
         if folder.name not in names:
-            raise BrickworkError(f"'{folder}' is a class folder not found in the training classes ({', '.join(names)}); rename or remove it.")
+            raise BrickworkError(
+                f"'{folder}' is a class folder not found in the training classes "
+                f"({', '.join(names)}); rename or remove it."
+            )
         found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
         if not found:
-            raise BrickworkError(f"class folder '{folder}' has no PNG/JPEG images; add images or remove the folder.")
+            raise BrickworkError(
+                f"class folder '{folder}' has no PNG/JPEG images; add images or remove the folder."
+            )
         files += found
         labels += [names.index(folder.name)] * len(found)
     return files, np.asarray(labels, dtype=np.int64), names
@@ -60,7 +73,10 @@ def decode(path: Path, channels: int, size: tuple[int, int] | None) -> np.ndarra
                 image = image.resize((size[1], size[0]), Image.BILINEAR)
             array = np.array(image, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        raise BrickworkError(f"cannot decode image '{path}' ({e}); the file is corrupt or not an image. Replace or remove it.") from None
+        raise BrickworkError(
+            f"cannot decode image '{path}' ({e}); the file is corrupt or not an image. Replace or "
+            "remove it."
+        ) from None
     return array[None] if channels == 1 else np.ascontiguousarray(array.transpose(2, 0, 1))
 
 
@@ -70,9 +86,15 @@ def probe(path: Path) -> tuple[int, tuple[int, int]]:
 
     try:
         with Image.open(path) as image:
-            return (1 if image.mode in ("1", "L", "LA", "I", "I;16", "F") else 3), (image.size[1], image.size[0])
+            return (1 if image.mode in ("1", "L", "LA", "I", "I;16", "F") else 3), (
+                image.size[1],
+                image.size[0],
+            )
     except (UnidentifiedImageError, OSError) as e:
-        raise BrickworkError(f"cannot decode image '{path}' ({e}); the file is corrupt or not an image. Replace or remove it.") from None
+        raise BrickworkError(
+            f"cannot decode image '{path}' ({e}); the file is corrupt or not an image. Replace or "
+            "remove it."
+        ) from None
 
 
 class ImageFiles(Dataset):
@@ -101,7 +123,19 @@ class ImageFiles(Dataset):
 class FolderSplit:
     """A split read from disk: labels `y` in memory, images decoded by DataLoader workers."""
 
-    def __init__(self, files, labels, channels, size, steps, augment=None, num_workers=2, batch_size=32, shuffle=False, seed=0):
+    def __init__(
+        self,
+        files,
+        labels,
+        channels,
+        size,
+        steps,
+        augment=None,
+        num_workers=2,
+        batch_size=32,
+        shuffle=False,
+        seed=0,
+    ):
         self.dataset = ImageFiles(files, labels, channels, size)
         self.y = torch.from_numpy(labels)
         self.steps, self.augment, self.num_workers = steps, augment, num_workers
@@ -114,11 +148,34 @@ class FolderSplit:
     def set_epoch(self, epoch: int) -> None:
         self._epoch = epoch
 
-    def loader(self, batch_size: int, *, shuffle: bool = True, seed: int = 0, device=None, drop_last: bool = False,
-               pin_memory: bool = False, augment=..., rank: int = 0, world_size: int = 1) -> FolderLoader:
-        """Batches of this split; with world_size > 1, only this rank's shard of each epoch (as InMemoryLoader)."""
-        return FolderLoader(self, batch_size, shuffle, seed, device, drop_last, pin_memory,
-                            (self.augment if shuffle else None) if augment is ... else augment, rank, world_size)
+    def loader(
+        self,
+        batch_size: int,
+        *,
+        shuffle: bool = True,
+        seed: int = 0,
+        device=None,
+        drop_last: bool = False,
+        pin_memory: bool = False,
+        augment=...,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> FolderLoader:
+        """Batches of this split; with world_size > 1, only this rank's shard of each epoch (as
+        InMemoryLoader).
+        """
+        return FolderLoader(
+            self,
+            batch_size,
+            shuffle,
+            seed,
+            device,
+            drop_last,
+            pin_memory,
+            (self.augment if shuffle else None) if augment is ... else augment,
+            rank,
+            world_size,
+        )
 
     def __iter__(self):
         loader = self.loader(self.batch_size, shuffle=self.shuffle, seed=self.seed)
@@ -134,14 +191,30 @@ class FolderLoader:
     InMemoryLoader (padded by wrapping around when world_size does not divide the count).
     """
 
-    def __init__(self, split: FolderSplit, batch_size, shuffle, seed, device, drop_last, pin_memory, augment,
-                 rank: int = 0, world_size: int = 1):
+    def __init__(
+        self,
+        split: FolderSplit,
+        batch_size,
+        shuffle,
+        seed,
+        device,
+        drop_last,
+        pin_memory,
+        augment,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
         from brickwork.data.loader import check_rank
 
         check_rank(rank, world_size)
         self.split, self.batch_size, self.shuffle, self.seed = split, batch_size, shuffle, seed
         self.device = torch.device(device) if device is not None else None
-        self.drop_last, self.pin_memory, self.augment, self.epoch = drop_last, pin_memory, augment, 0
+        self.drop_last, self.pin_memory, self.augment, self.epoch = (
+            drop_last,
+            pin_memory,
+            augment,
+            0,
+        )
         self.rank, self.world_size = rank, world_size
 
     def set_epoch(self, epoch: int) -> None:
@@ -158,24 +231,44 @@ class FolderLoader:
         from brickwork.data.loader import shard_order
 
         n = len(self.split)
-        order = shard_order(n, shuffle=self.shuffle, seed=self.seed, epoch=self.epoch, rank=self.rank,
-                            world_size=self.world_size, drop_last=self.drop_last)
+        order = shard_order(
+            n,
+            shuffle=self.shuffle,
+            seed=self.seed,
+            epoch=self.epoch,
+            rank=self.rank,
+            world_size=self.world_size,
+            drop_last=self.drop_last,
+        )
         return list(range(n)) if order is None else order.tolist()
 
     def __iter__(self):
         from brickwork.data.loader import epoch_generator
         from brickwork.data.preprocess import _apply_step
 
-        loader = DataLoader(self.split.dataset, batch_size=self.batch_size, sampler=self.indices(), drop_last=self.drop_last,
-                            num_workers=self.split.num_workers, pin_memory=self.pin_memory,
-                            persistent_workers=False)
-        gen = epoch_generator(self.seed, self.epoch, 1, self.rank) if self.augment is not None else None
+        loader = DataLoader(
+            self.split.dataset,
+            batch_size=self.batch_size,
+            sampler=self.indices(),
+            drop_last=self.drop_last,
+            num_workers=self.split.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=False,
+        )
+        gen = (
+            epoch_generator(self.seed, self.epoch, 1, self.rank)
+            if self.augment is not None
+            else None
+        )
         for xb, yb, errors in loader:
             bad = next((e for e in errors if e), None)
             if bad is not None:
                 raise BrickworkError(bad)
             if self.device is not None:
-                xb, yb = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
+                xb, yb = (
+                    xb.to(self.device, non_blocking=True),
+                    yb.to(self.device, non_blocking=True),
+                )
             xb = xb.float()
             for step in self.split.steps:
                 xb = _apply_step(step, xb)
@@ -203,7 +296,11 @@ def load_image_folder(spec, seed: int):
     extra = {"source": str(root), "files": len(files) + (len(test[0]) if test else 0)}
     if spec.in_memory or (spec.in_memory is None and decoded <= IN_MEMORY_BYTES):
         x = _decode_all(files, channels, size, spec.image_size is not None)
-        test_arrays = (_decode_all(test[0], channels, size, spec.image_size is not None), test[1]) if test else None
+        test_arrays = (
+            (_decode_all(test[0], channels, size, spec.image_size is not None), test[1])
+            if test
+            else None
+        )
         return image_bundle((x, labels), test_arrays, spec, seed, names, 1 / 255, extra)
     split_spec = spec.model_copy(update={"test_split": 0.0 if official else spec.test_split})
     idx = classification_split(len(labels), labels, split_spec, seed, has_test=official)
@@ -217,24 +314,49 @@ def load_image_folder(spec, seed: int):
     augment = Augment.from_spec(spec.augment)
 
     def make(part_files, part_labels, aug=None, shuffle=False):
-        return FolderSplit(part_files, part_labels, channels, size, steps, aug, spec.num_workers, shuffle=shuffle, seed=seed)
+        return FolderSplit(
+            part_files,
+            part_labels,
+            channels,
+            size,
+            steps,
+            aug,
+            spec.num_workers,
+            shuffle=shuffle,
+            seed=seed,
+        )
 
     train = make(*pick(idx["train"]), augment, shuffle=True)
     val = make(*pick(idx["val"])) if len(idx["val"]) else None
-    test_split = make(*test) if official else (make(*pick(idx["test"])) if len(idx["test"]) else None)
+    test_split = (
+        make(*test) if official else (make(*pick(idx["test"])) if len(idx["test"]) else None)
+    )
     shape = [channels, *size]
-    return DataBundle(train=train, val=val, test=test_split, task="classification", input_shape=shape, num_classes=len(names),
-                      class_names=names, preprocessing=make_preprocessing(shape, steps), vocab=None,
-                      extra={**extra, "in_memory": False, "augment": augment.to_json() if augment else None})
+    return DataBundle(
+        train=train,
+        val=val,
+        test=test_split,
+        task="classification",
+        input_shape=shape,
+        num_classes=len(names),
+        class_names=names,
+        preprocessing=make_preprocessing(shape, steps),
+        vocab=None,
+        extra={**extra, "in_memory": False, "augment": augment.to_json() if augment else None},
+    )
 
 
-def _decode_all(files: list[Path], channels: int, size: tuple[int, int], resize: bool) -> np.ndarray:
+def _decode_all(
+    files: list[Path], channels: int, size: tuple[int, int], resize: bool
+) -> np.ndarray:
     """uint8 [N, C, H, W]; without image_size every image must match the first one's size."""
     out = np.empty((len(files), channels, *size), dtype=np.uint8)
     for i, f in enumerate(files):
         img = decode(f, channels, size if resize else None)
         if img.shape[1:] != size:
-            raise BrickworkError(f"'{f}' is {img.shape[2]}x{img.shape[1]} but '{files[0]}' is {size[1]}x{size[0]}; "
-                                 f"set image_size: [height, width] to resize all images to one size.")
+            raise BrickworkError(
+                f"'{f}' is {img.shape[2]}x{img.shape[1]} but '{files[0]}' is {size[1]}x{size[0]}; "
+                f"set image_size: [height, width] to resize all images to one size."
+            )
         out[i] = img
     return out

@@ -32,34 +32,55 @@ def pixel_range(preprocessing: dict | None) -> float:
     return 255.0
 
 
-def read_image(source: str | Path | bytes, input_shape: list, preprocessing: dict | None = None, name: str = "image") -> np.ndarray:
+def read_image(
+    source: str | Path | bytes,
+    input_shape: list,
+    preprocessing: dict | None = None,
+    name: str = "image",
+) -> np.ndarray:
     """An image file or its bytes as one raw sample [C, H, W]: grayscale or RGB, resized to the
     model's size, pixel values mapped to the raw training range (see `pixel_range`)."""
     from PIL import Image
 
     if not is_image_model(input_shape):
-        raise BrickworkError(f"'{name}' is an image but the model takes inputs of shape {list(input_shape)}, not [1 or 3, H, W].")
+        raise BrickworkError(
+            f"'{name}' is an image but the model takes inputs of shape {list(input_shape)}, not "
+            "[1 or 3, H, W]."
+        )
     channels, height, width = input_shape
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
             if image.width * image.height > MAX_IMAGE_PIXELS:
-                raise BrickworkError(f"'{name}' is {image.width}x{image.height} pixels, more than the {MAX_IMAGE_PIXELS:,} accepted; resize it first.")
-            image = image.convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)
+                raise BrickworkError(
+                    f"'{name}' is {image.width}x{image.height} pixels, more than the "
+                    f"{MAX_IMAGE_PIXELS:,} accepted; resize it first."
+                )
+            image = image.convert("L" if channels == 1 else "RGB").resize(
+                (width, height), Image.BILINEAR
+            )
             array = np.asarray(image, dtype=np.float32)
     except BrickworkError:
         raise
     except Exception as e:  # noqa: BLE001 - Pillow raises many types for a bad file
-        raise BrickworkError(f"'{name}' could not be decoded as an image ({type(e).__name__}: {e}); send a PNG, JPEG, BMP, GIF or WebP file.") from None
+        raise BrickworkError(
+            f"'{name}' could not be decoded as an image ({type(e).__name__}: {e}); send a PNG, "
+            "JPEG, BMP, GIF or WebP file."
+        ) from None
     array = array * (pixel_range(preprocessing) / 255.0)
     return array[None] if channels == 1 else array.transpose(2, 0, 1)
 
 
-def read_inputs(paths: list[str], input_shape: list, preprocessing: dict | None = None) -> tuple[np.ndarray, list[str]]:
+def read_inputs(
+    paths: list[str], input_shape: list, preprocessing: dict | None = None
+) -> tuple[np.ndarray, list[str]]:
     """Raw samples (before preprocessing) from image files, .npy arrays or CSV rows, with labels."""
     rows, labels = [], []
     for p in map(Path, paths):
         if not p.is_file():
-            raise BrickworkError(f"input '{p}' does not exist; pass image files (PNG/JPEG), .npy arrays or .csv files.")
+            raise BrickworkError(
+                f"input '{p}' does not exist; pass image files (PNG/JPEG), .npy arrays or .csv "
+                "files."
+            )
         suffix = p.suffix.lower()
         if suffix in IMAGE_SUFFIXES:
             rows.append(read_image(p, input_shape, preprocessing, name=str(p)))
@@ -68,9 +89,18 @@ def read_inputs(paths: list[str], input_shape: list, preprocessing: dict | None 
             try:
                 array = np.load(p, allow_pickle=False)
             except (OSError, ValueError) as e:
-                raise BrickworkError(f"input '{p}' is not a readable .npy array ({e}); save it with numpy.save (no pickled objects).") from None
-            single = array.ndim == len(input_shape) or (None not in input_shape and array.size == _known_size(input_shape))
-            batch = _samples(array.reshape(1 if single or array.ndim == 0 else len(array), -1), input_shape, str(p))
+                raise BrickworkError(
+                    f"input '{p}' is not a readable .npy array ({e}); save it with numpy.save (no "
+                    "pickled objects)."
+                ) from None
+            single = array.ndim == len(input_shape) or (
+                None not in input_shape and array.size == _known_size(input_shape)
+            )
+            batch = _samples(
+                array.reshape(1 if single or array.ndim == 0 else len(array), -1),
+                input_shape,
+                str(p),
+            )
             rows.extend(batch)
             labels.extend([p.name] if single else [f"{p.name}[{i}]" for i in range(len(batch))])
         elif suffix == ".csv":
@@ -78,7 +108,10 @@ def read_inputs(paths: list[str], input_shape: list, preprocessing: dict | None 
             rows.extend(table)
             labels.extend(f"{p.name}:{i + 1}" for i in range(len(table)))
         else:
-            raise BrickworkError(f"input '{p}': cannot read '{suffix}' files; pass PNG/JPEG images, .npy arrays or .csv rows.")
+            raise BrickworkError(
+                f"input '{p}': cannot read '{suffix}' files; pass PNG/JPEG images, .npy arrays or "
+                ".csv rows."
+            )
     return np.stack(rows).astype(np.float32), labels
 
 
@@ -92,29 +125,46 @@ def _samples(table: np.ndarray, input_shape: list, name: str) -> np.ndarray:
     A None dimension (a free sequence length) takes whatever the row's length gives it."""
     known, width = _known_size(input_shape), table.shape[1]
     if (width % known if None in input_shape else width != known) or width == 0:
-        raise BrickworkError(f"input '{name}' has {width} values per sample but the model takes inputs of shape "
-                             f"{list(input_shape)} ({'a multiple of ' if None in input_shape else ''}{known} values); "
-                             "give one sample per CSV row, or an .npy array of shape [N, *input_shape].")
-    return table.astype(np.float32).reshape(len(table), *[-1 if d is None else d for d in input_shape])
+        raise BrickworkError(
+            f"input '{name}' has {width} values per sample but the model takes inputs of shape "
+            f"{list(input_shape)} ({'a multiple of ' if None in input_shape else ''}{known} "
+            "values); "
+            "give one sample per CSV row, or an .npy array of shape [N, *input_shape]."
+        )
+    return table.astype(np.float32).reshape(
+        len(table), *[-1 if d is None else d for d in input_shape]
+    )
 
 
 def _read_csv_rows(path: Path) -> np.ndarray:
-    """Numeric CSV rows; a first row of column names is skipped; ragged or non-numeric rows are errors."""
+    """Numeric CSV rows; a first row of column names is skipped; ragged or non-numeric rows are
+    errors.
+    """
     import csv
 
     with open(path, newline="", encoding="utf-8-sig") as f:
-        lines = [(i + 1, row) for i, row in enumerate(csv.reader(f)) if any(cell.strip() for cell in row)]
+        lines = [
+            (i + 1, row) for i, row in enumerate(csv.reader(f)) if any(cell.strip() for cell in row)
+        ]
     if lines and not _numeric(lines[0][1]):
         lines = lines[1:]  # a header
     if not lines:
-        raise BrickworkError(f"input '{path}' has no data rows; give one sample per row of comma-separated numbers.")
+        raise BrickworkError(
+            f"input '{path}' has no data rows; give one sample per row of comma-separated numbers."
+        )
     width = len(lines[0][1])
     for number, row in lines:
         if len(row) != width:
-            raise BrickworkError(f"input '{path}' row {number} has {len(row)} values but the first data row has {width}; every row must be one whole sample.")
+            raise BrickworkError(
+                f"input '{path}' row {number} has {len(row)} values but the first data row has "
+                f"{width}; every row must be one whole sample."
+            )
         if not _numeric(row):
             bad = next(cell for cell in row if not _numeric([cell]))
-            raise BrickworkError(f"input '{path}' row {number}: '{bad}' is not a number; the CSV must hold only numeric values (one sample per row).")
+            raise BrickworkError(
+                f"input '{path}' row {number}: '{bad}' is not a number; the CSV must hold only "
+                "numeric values (one sample per row)."
+            )
     return np.array([[float(c) for c in row] for _, row in lines], dtype=np.float32)
 
 

@@ -27,19 +27,32 @@ from brickwork.errors import BrickworkError
 
 def epoch_generator(seed: int, epoch: int, stream: int, rank: int = 0) -> torch.Generator:
     """A CPU generator seeded from (seed, epoch, stream, rank) through numpy's SeedSequence."""
-    state = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(epoch), int(stream), int(rank)]).generate_state(2, np.uint64)
+    state = np.random.SeedSequence(
+        [int(seed) & 0xFFFFFFFF, int(epoch), int(stream), int(rank)]
+    ).generate_state(2, np.uint64)
     return torch.Generator().manual_seed(int(state[0] >> np.uint64(1)))
 
 
 def shard_samples(n: int, world_size: int = 1, drop_last: bool = False) -> int:
-    """Samples each rank gets per epoch: n on one rank, else n / world_size rounded up (padded) or down (drop_last)."""
+    """Samples each rank gets per epoch: n on one rank, else n / world_size rounded up (padded) or
+    down
+    (drop_last).
+    """
     if world_size == 1:
         return n
     return n // world_size if drop_last else -(-n // world_size)
 
 
-def shard_order(n: int, *, shuffle: bool, seed: int, epoch: int, rank: int = 0, world_size: int = 1,
-                drop_last: bool = False) -> torch.Tensor | None:
+def shard_order(
+    n: int,
+    *,
+    shuffle: bool,
+    seed: int,
+    epoch: int,
+    rank: int = 0,
+    world_size: int = 1,
+    drop_last: bool = False,
+) -> torch.Tensor | None:
     """This rank's sample indices for one epoch (None: all n in order, nothing to reorder).
 
     Every rank draws the same (seed, epoch) permutation, pads it by wrapping around (or trims
@@ -48,7 +61,9 @@ def shard_order(n: int, *, shuffle: bool, seed: int, epoch: int, rank: int = 0, 
     """
     if not shuffle and world_size == 1:
         return None
-    order = torch.randperm(n, generator=epoch_generator(seed, epoch, 0)) if shuffle else torch.arange(n)
+    order = (
+        torch.randperm(n, generator=epoch_generator(seed, epoch, 0)) if shuffle else torch.arange(n)
+    )
     if world_size > 1:
         total = shard_samples(n, world_size, drop_last) * world_size
         if total > n:
@@ -60,17 +75,34 @@ def shard_order(n: int, *, shuffle: bool, seed: int, epoch: int, rank: int = 0, 
 def check_rank(rank: int, world_size: int) -> None:
     """Raise BrickworkError unless 0 <= rank < world_size."""
     if not 0 <= rank < world_size:
-        raise BrickworkError(f"rank {rank} is outside 0..{world_size - 1} for world_size {world_size}.")
+        raise BrickworkError(
+            f"rank {rank} is outside 0..{world_size - 1} for world_size {world_size}."
+        )
 
 
 class InMemoryLoader:
     """Iterable of (xb, yb) batches over in-memory tensors `x` and `y` (same first dim)."""
 
-    def __init__(self, x, y, batch_size: int, *, shuffle: bool = True, seed: int = 0, drop_last: bool = False,
-                 device=None, pin_memory: bool = False, augment=None, rank: int = 0, world_size: int = 1):
+    def __init__(
+        self,
+        x,
+        y,
+        batch_size: int,
+        *,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+        device=None,
+        pin_memory: bool = False,
+        augment=None,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
         x, y = torch.as_tensor(x), torch.as_tensor(y)
         if len(x) != len(y):
-            raise BrickworkError(f"x has {len(x)} samples but y has {len(y)}; give one target per sample.")
+            raise BrickworkError(
+                f"x has {len(x)} samples but y has {len(y)}; give one target per sample."
+            )
         if batch_size < 1:
             raise BrickworkError(f"batch_size must be at least 1, got {batch_size}.")
         check_rank(rank, world_size)
@@ -79,7 +111,12 @@ class InMemoryLoader:
         self.device = torch.device(device) if device is not None else None
         self.augment, self.rank, self.world_size = augment, rank, world_size
         self.epoch = 0
-        self.pin = bool(pin_memory) and self.device is not None and self.device.type == "cuda" and x.device.type == "cpu"
+        self.pin = (
+            bool(pin_memory)
+            and self.device is not None
+            and self.device.type == "cuda"
+            and x.device.type == "cpu"
+        )
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch whose shuffle order and augmentation the next iteration replays."""
@@ -94,13 +131,24 @@ class InMemoryLoader:
 
     def indices(self) -> torch.Tensor | None:
         """This rank's sample order for the current epoch (None: all samples in order)."""
-        return shard_order(len(self.x), shuffle=self.shuffle, seed=self.seed, epoch=self.epoch, rank=self.rank,
-                           world_size=self.world_size, drop_last=self.drop_last)
+        return shard_order(
+            len(self.x),
+            shuffle=self.shuffle,
+            seed=self.seed,
+            epoch=self.epoch,
+            rank=self.rank,
+            world_size=self.world_size,
+            drop_last=self.drop_last,
+        )
 
     def __iter__(self):
         order = self.indices()
         m, bs = self._samples(), self.batch_size
-        gen = epoch_generator(self.seed, self.epoch, 1, self.rank) if self.augment is not None else None
+        gen = (
+            epoch_generator(self.seed, self.epoch, 1, self.rank)
+            if self.augment is not None
+            else None
+        )
         x, y = self.x, self.y
         if order is not None and x.device.type != "cpu":
             order = order.to(x.device)
@@ -116,7 +164,10 @@ class InMemoryLoader:
                 idx = order[start:end]
                 xb, yb = x.index_select(0, idx), y.index_select(0, idx)
             if self.device is not None:
-                xb, yb = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
+                xb, yb = (
+                    xb.to(self.device, non_blocking=True),
+                    yb.to(self.device, non_blocking=True),
+                )
             if gen is not None:
                 xb = self.augment(xb, gen)
             yield xb, yb
@@ -124,15 +175,22 @@ class InMemoryLoader:
     def _pinned(self, order, stops, m, gen):
         """Gather into two alternating pinned buffers; copy batch i+1 while batch i is used."""
         bs, dev = self.batch_size, self.device
-        buffers = [(torch.empty((bs, *self.x.shape[1:]), dtype=self.x.dtype).pin_memory(),
-                    torch.empty((bs, *self.y.shape[1:]), dtype=self.y.dtype).pin_memory()) for _ in range(2)]
+        buffers = [
+            (
+                torch.empty((bs, *self.x.shape[1:]), dtype=self.x.dtype).pin_memory(),
+                torch.empty((bs, *self.y.shape[1:]), dtype=self.y.dtype).pin_memory(),
+            )
+            for _ in range(2)
+        ]
         events = [None, None]
 
         def copy(i: int, start: int):
             end = min(start + bs, m)
             k = i % 2
             if events[k] is not None:
-                events[k].synchronize()  # the buffer's previous copy must finish before it is refilled
+                events[
+                    k
+                ].synchronize()  # the buffer's previous copy must finish before it is refilled
             bx, by = buffers[k][0][: end - start], buffers[k][1][: end - start]
             if order is None:
                 bx.copy_(self.x[start:end])

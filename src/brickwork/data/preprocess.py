@@ -30,17 +30,26 @@ def channel_stats(x: torch.Tensor, axis: int, chunk: int = 8192) -> tuple[list[f
     """
     dim = 1 if axis == 0 else x.ndim - 1
     n = x.shape[dim]
-    total, total_sq, count = torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64), 0
+    total, total_sq, count = (
+        torch.zeros(n, dtype=torch.float64),
+        torch.zeros(n, dtype=torch.float64),
+        0,
+    )
     for start in range(0, len(x), chunk):
-        part = x[start:start + chunk].to(torch.float64).movedim(dim, -1).reshape(-1, n)
+        part = x[start : start + chunk].to(torch.float64).movedim(dim, -1).reshape(-1, n)
         total += part.sum(0)
         total_sq += (part * part).sum(0)
         count += part.shape[0]
     if count == 0:
-        raise BrickworkError("cannot compute normalization statistics from an empty training split; add rows or set normalize: false.")
+        raise BrickworkError(
+            "cannot compute normalization statistics from an empty training split; add rows or "
+            "set normalize: false."
+        )
     mean = total / count
     std = (total_sq / count - mean * mean).clamp_min(0).sqrt()
-    std = torch.where(std < 1e-8, torch.ones_like(std), std)  # a constant channel: leave it centred, not divided by 0
+    std = torch.where(
+        std < 1e-8, torch.ones_like(std), std
+    )  # a constant channel: leave it centred, not divided by 0
     return mean.tolist(), std.tolist()
 
 
@@ -49,7 +58,12 @@ def scale_step(factor: float) -> dict:
 
 
 def normalize_step(mean: list[float], std: list[float], axis: int) -> dict:
-    return {"op": "normalize", "mean": [float(m) for m in mean], "std": [float(s) for s in std], "axis": axis}
+    return {
+        "op": "normalize",
+        "mean": [float(m) for m in mean],
+        "std": [float(s) for s in std],
+        "axis": axis,
+    }
 
 
 def apply_preprocessing(preprocessing, raw, *rest) -> torch.Tensor:
@@ -62,7 +76,10 @@ def apply_preprocessing(preprocessing, raw, *rest) -> torch.Tensor:
     if not isinstance(preprocessing, dict) and isinstance(raw, dict):
         preprocessing, raw = raw, preprocessing
     if rest or not isinstance(preprocessing, dict):
-        raise BrickworkError("apply_preprocessing(preprocessing, raw) takes the dict stored with the model and an array of raw inputs.")
+        raise BrickworkError(
+            "apply_preprocessing(preprocessing, raw) takes the dict stored with the model and an "
+            "array of raw inputs."
+        )
     x = raw if isinstance(raw, torch.Tensor) else torch.as_tensor(np.asarray(raw))
     if preprocessing.get("kind") == "tokens":
         return x.long()
@@ -72,8 +89,11 @@ def apply_preprocessing(preprocessing, raw, *rest) -> torch.Tensor:
     if single:
         x = x.unsqueeze(0)
     if shape is not None and list(x.shape[1:]) != list(shape):
-        raise BrickworkError(f"inputs have shape {list(x.shape)} but the model was trained on samples of shape {list(shape)}; "
-                             f"pass one sample of shape {list(shape)} or a batch [N, {', '.join(map(str, shape))}].")
+        raise BrickworkError(
+            f"inputs have shape {list(x.shape)} but the model was trained on samples of shape "
+            f"{list(shape)}; "
+            f"pass one sample of shape {list(shape)} or a batch [N, {', '.join(map(str, shape))}]."
+        )
     for step in preprocessing.get("steps", []):
         x = _apply_step(step, x)
     return x[0] if single else x
@@ -90,21 +110,32 @@ def _apply_step(step: dict, x: torch.Tensor) -> torch.Tensor:
             view = (1, -1) + (1,) * (x.ndim - 2)
             mean, std = mean.view(view), std.view(view)
         if mean.numel() not in (1, x.shape[1 if step.get("axis", 0) == 0 else -1]):
-            raise BrickworkError(f"normalize has {mean.numel()} means but the inputs have shape {list(x.shape[1:])}; "
-                                 "give one mean/std per channel (images) or per feature (tables).")
+            raise BrickworkError(
+                f"normalize has {mean.numel()} means but the inputs have shape "
+                f"{list(x.shape[1:])}; "
+                "give one mean/std per channel (images) or per feature (tables)."
+            )
         return (x - mean) / std
-    raise BrickworkError(f"unknown preprocessing step '{op}'; this model file was written by a newer brickwork. Upgrade brickwork.")
+    raise BrickworkError(
+        f"unknown preprocessing step '{op}'; this model file was written by a newer brickwork. "
+        "Upgrade brickwork."
+    )
 
 
 def one_hot(y, num_classes: int) -> torch.Tensor:
     """float32 one-hot rows [N, num_classes] from integer labels [N] (for losses that need them)."""
     y = torch.as_tensor(y).long()
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
-        raise BrickworkError(f"labels run from {int(y.min())} to {int(y.max())} but num_classes is {num_classes}; labels must be 0..{num_classes - 1}.")
+        raise BrickworkError(
+            f"labels run from {int(y.min())} to {int(y.max())} but num_classes is {num_classes}; "
+            f"labels must be 0..{num_classes - 1}."
+        )
     return torch.nn.functional.one_hot(y, num_classes).to(torch.float32)
 
 
-def image_steps(train_x: torch.Tensor, scale_factor: float | None, normalize, axis: int = 0) -> list[dict]:
+def image_steps(
+    train_x: torch.Tensor, scale_factor: float | None, normalize, axis: int = 0
+) -> list[dict]:
     """Steps for numeric data: optional scale, then normalize (given, or computed on train).
 
     `train_x` is the raw training split; the stats are computed after scaling.
@@ -120,8 +151,11 @@ def image_steps(train_x: torch.Tensor, scale_factor: float | None, normalize, ax
         mean, std = list(normalize.mean), list(normalize.std)
         channels = train_x.shape[1 if axis == 0 else -1]
         if len(mean) not in (1, channels):
-            raise BrickworkError(f"normalize gives {len(mean)} means/stds but the data has {channels} "
-                                 f"{'channels' if axis == 0 else 'features'}; give one per {'channel' if axis == 0 else 'feature'} or a single value.")
+            raise BrickworkError(
+                f"normalize gives {len(mean)} means/stds but the data has {channels} "
+                f"{'channels' if axis == 0 else 'features'}; give one per "
+                f"{'channel' if axis == 0 else 'feature'} or a single value."
+            )
         steps.append(normalize_step(mean, std, axis))
     return steps
 
@@ -143,8 +177,8 @@ def apply_steps(x: torch.Tensor, steps: list[dict], chunk: int = 16384) -> torch
     """Apply steps to a whole (possibly uint8) split in chunks, giving float32."""
     out = torch.empty(x.shape, dtype=torch.float32)
     for start in range(0, len(x), chunk):
-        part = x[start:start + chunk].to(torch.float32)
+        part = x[start : start + chunk].to(torch.float32)
         for step in steps:
             part = _apply_step(step, part)
-        out[start:start + chunk] = part
+        out[start : start + chunk] = part
     return out

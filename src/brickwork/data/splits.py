@@ -11,7 +11,9 @@ import numpy as np
 from brickwork.errors import BrickworkError
 
 
-def holdout(n: int, fraction: float, seed: int, labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def holdout(
+    n: int, fraction: float, seed: int, labels: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(keep, held) index arrays; `held` is ~fraction of n, stratified by `labels` if given.
 
     Stratified: each class gives round(fraction * its count) rows (at least one when the class
@@ -32,7 +34,10 @@ def holdout(n: int, fraction: float, seed: int, labels: np.ndarray | None = None
             parts.append(rng.permutation(members)[:k])
         held = np.concatenate(parts) if parts else np.arange(0)
     if len(held) >= n:
-        raise BrickworkError(f"a holdout of {fraction:g} leaves no rows for training out of {n}; lower validation_split/test_split or add data.")
+        raise BrickworkError(
+            f"a holdout of {fraction:g} leaves no rows for training out of {n}; lower "
+            "validation_split/test_split or add data."
+        )
     mask = np.zeros(n, dtype=bool)
     mask[held] = True
     return np.flatnonzero(~mask), np.flatnonzero(mask)
@@ -57,6 +62,9 @@ def chronological(n: int, val_fraction: float, test_fraction: float) -> tuple[sl
     n_val = int(round(n * val_fraction))
     n_train = n - n_val - n_test
     if n_train <= 0:
-        raise BrickworkError(f"a series of {n} steps leaves no training steps after validation_split={val_fraction:g} "
-                             f"and test_split={test_fraction:g}; lower them or use a longer series.")
+        raise BrickworkError(
+            f"a series of {n} steps leaves no training steps after "
+            f"validation_split={val_fraction:g} "
+            f"and test_split={test_fraction:g}; lower them or use a longer series."
+        )
     return slice(0, n_train), slice(n_train, n_train + n_val), slice(n_train + n_val, n)

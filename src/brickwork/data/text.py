@@ -46,7 +46,13 @@ class Vocab:
         self.index = {t: i for i, t in enumerate(self.tokens)}
 
     @classmethod
-    def build(cls, token_lists, tokenizer: str = "char", lowercase: bool = False, max_size: int | None = None) -> Vocab:
+    def build(
+        cls,
+        token_lists,
+        tokenizer: str = "char",
+        lowercase: bool = False,
+        max_size: int | None = None,
+    ) -> Vocab:
         """Most frequent tokens first (ties by token), capped at max_size ids including specials."""
         counts: Counter = Counter()
         for tokens in token_lists:
@@ -78,7 +84,9 @@ class Vocab:
     @classmethod
     def from_json(cls, data: dict) -> Vocab:
         if not isinstance(data, dict) or not isinstance(data.get("tokens"), list):
-            raise BrickworkError("a vocabulary must be a dict with a 'tokens' list (as written by Vocab.to_json()).")
+            raise BrickworkError(
+                "a vocabulary must be a dict with a 'tokens' list (as written by Vocab.to_json())."
+            )
         return cls(data["tokens"], data.get("tokenizer", "char"), data.get("lowercase", False))
 
 
@@ -86,7 +94,9 @@ def lm_chunks(ids: np.ndarray, seq_len: int) -> tuple[torch.Tensor, torch.Tensor
     """Non-overlapping (x, y) chunks [N, seq_len] with y = x shifted one token ahead."""
     n = (len(ids) - 1) // seq_len
     ids = torch.as_tensor(np.asarray(ids, dtype=np.int64))
-    return ids[: n * seq_len].view(n, seq_len).clone(), ids[1: n * seq_len + 1].view(n, seq_len).clone()
+    return ids[: n * seq_len].view(n, seq_len).clone(), ids[1 : n * seq_len + 1].view(
+        n, seq_len
+    ).clone()
 
 
 def pad_sequences(seqs: list[list[int]], max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -111,12 +121,16 @@ def read_text(path: Path, encoding: str = "utf-8") -> str:
     try:
         raw = path.read_bytes()
     except OSError as e:
-        raise BrickworkError(f"cannot read text file '{path}': {e.strerror or e}; check `path:`.") from None
+        raise BrickworkError(
+            f"cannot read text file '{path}': {e.strerror or e}; check `path:`."
+        ) from None
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as e:
-        raise BrickworkError(f"'{path}' is not valid {encoding}: byte offset {e.start} cannot be decoded; "
-                             f"set `encoding:` to the file's encoding (e.g. latin-1).") from None
+        raise BrickworkError(
+            f"'{path}' is not valid {encoding}: byte offset {e.start} cannot be decoded; "
+            f"set `encoding:` to the file's encoding (e.g. latin-1)."
+        ) from None
     if not text.strip():
         raise BrickworkError(f"'{path}' is empty; a language model needs a text corpus.")
     return text
@@ -138,14 +152,25 @@ def load_text(spec, seed: int):
         chunk = ids[part]
         splits.append(Split(*lm_chunks(chunk, spec.seq_len)) if len(chunk) > spec.seq_len else None)
     if splits[0] is None:
-        raise BrickworkError(f"'{path}' has {tr.stop} training tokens, too few for one chunk of seq_len={spec.seq_len}; lower seq_len.")
+        raise BrickworkError(
+            f"'{path}' has {tr.stop} training tokens, too few for one chunk of "
+            f"seq_len={spec.seq_len}; lower seq_len."
+        )
     if spec.limit is not None:
         splits[0] = Split(splits[0].x[: spec.limit], splits[0].y[: spec.limit])
-    unknown = int((ids[tr.stop:] == UNK).sum())
-    return DataBundle(train=splits[0], val=splits[1], test=splits[2], task="language_model", input_shape=[spec.seq_len],
-                      num_classes=len(vocab), class_names=None,
-                      preprocessing=make_preprocessing([spec.seq_len], [], kind="tokens"), vocab=vocab,
-                      extra={"tokens": len(tokens), "unknown_tokens_outside_train": unknown, "source": str(path)})
+    unknown = int((ids[tr.stop :] == UNK).sum())
+    return DataBundle(
+        train=splits[0],
+        val=splits[1],
+        test=splits[2],
+        task="language_model",
+        input_shape=[spec.seq_len],
+        num_classes=len(vocab),
+        class_names=None,
+        preprocessing=make_preprocessing([spec.seq_len], [], kind="tokens"),
+        vocab=vocab,
+        extra={"tokens": len(tokens), "unknown_tokens_outside_train": unknown, "source": str(path)},
+    )
 
 
 def load_text_csv(spec, seed: int):
@@ -155,7 +180,12 @@ def load_text_csv(spec, seed: int):
     path = Path(spec.path).expanduser()
     header, rows = read_table(path, spec.encoding)
     text_col = _column(header, spec.text_column, path, "text_column")
-    label_col = _column(header, spec.label_column if spec.label_column is not None else "label", path, "label_column")
+    label_col = _column(
+        header,
+        spec.label_column if spec.label_column is not None else "label",
+        path,
+        "label_column",
+    )
     check_labels(rows, label_col, header, path)
     texts, raw_labels = [r[text_col] for r in rows], [r[label_col] for r in rows]
     test_texts = test_labels = None
@@ -163,14 +193,23 @@ def load_text_csv(spec, seed: int):
         test_path = Path(spec.test_path).expanduser()
         theader, trows = read_table(test_path, spec.encoding)
         if theader != header:
-            raise BrickworkError(f"'{test_path}' has columns {theader} but '{path}' has {header}; the test file needs the same header.")
+            raise BrickworkError(
+                f"'{test_path}' has columns {theader} but '{path}' has {header}; the test file "
+                "needs the same header."
+            )
         check_labels(trows, label_col, header, test_path)
         test_texts, test_labels = [r[text_col] for r in trows], [r[label_col] for r in trows]
     y, class_names, y_test = encode_labels(raw_labels, test_labels, spec, path)
     tok = [tokenize(t, spec.tokenizer, spec.lowercase) for t in texts]
-    tok_test = None if test_texts is None else [tokenize(t, spec.tokenizer, spec.lowercase) for t in test_texts]
+    tok_test = (
+        None
+        if test_texts is None
+        else [tokenize(t, spec.tokenizer, spec.lowercase) for t in test_texts]
+    )
     idx = classification_split(len(y), y, spec, seed, has_test=tok_test is not None)
-    vocab = Vocab.build([tok[i] for i in idx["train"]], spec.tokenizer, spec.lowercase, spec.max_vocab)
+    vocab = Vocab.build(
+        [tok[i] for i in idx["train"]], spec.tokenizer, spec.lowercase, spec.max_vocab
+    )
     max_len = spec.max_len or max(1, min(512, max(len(tok[i]) for i in idx["train"])))
 
     def make(seqs, labels):
@@ -187,10 +226,18 @@ def load_text_csv(spec, seed: int):
     else:
         test = make([tok[i] for i in idx["test"]], y[idx["test"]]) if len(idx["test"]) else None
     task = spec.task or "classification"
-    return DataBundle(train=train, val=val, test=test, task=task, input_shape=[max_len],
-                      num_classes=len(class_names) if task != "binary" else 2, class_names=class_names,
-                      preprocessing=make_preprocessing([max_len], [], kind="tokens"), vocab=vocab,
-                      extra={"max_len": max_len, "source": str(path)})
+    return DataBundle(
+        train=train,
+        val=val,
+        test=test,
+        task=task,
+        input_shape=[max_len],
+        num_classes=len(class_names) if task != "binary" else 2,
+        class_names=class_names,
+        preprocessing=make_preprocessing([max_len], [], kind="tokens"),
+        vocab=vocab,
+        extra={"max_len": max_len, "source": str(path)},
+    )
 
 
 def _labelled(x, labels, task):

@@ -28,7 +28,9 @@ from brickwork.errors import BrickworkError
 log = logging.getLogger("brickwork.data")
 
 
-def handle_missing(values: np.ndarray, names: list[str], policy: str, path: Path) -> tuple[np.ndarray, dict]:
+def handle_missing(
+    values: np.ndarray, names: list[str], policy: str, path: Path
+) -> tuple[np.ndarray, dict]:
     """Apply the missing-value policy to a [T, C] array with NaNs; returns (values, report)."""
     missing = np.isnan(values)
     counts = {n: int(c) for n, c in zip(names, missing.sum(0), strict=True) if c}
@@ -37,13 +39,25 @@ def handle_missing(values: np.ndarray, names: list[str], policy: str, path: Path
     if not total:
         return values, report
     rows = np.flatnonzero(missing.any(1))
-    where = f"{total} missing values in '{path}' ({', '.join(f'{n}: {c}' for n, c in counts.items())}; first at line {rows[0] + 2})"
+    where = (
+        f"{total} missing values in '{path}' "
+        f"({', '.join(f'{n}: {c}' for n, c in counts.items())}; first at line {rows[0] + 2})"
+    )
     if policy == "error":
-        raise BrickworkError(f"{where}; fill them, or set `missing: interpolate` or `missing: drop`.")
+        raise BrickworkError(
+            f"{where}; fill them, or set `missing: interpolate` or `missing: drop`."
+        )
     if len(rows) == len(values):
-        raise BrickworkError(f"{where}: every row has a missing value, so there is nothing to keep or interpolate from.")
+        raise BrickworkError(
+            f"{where}: every row has a missing value, so there is nothing to keep or interpolate "
+            "from."
+        )
     if policy == "drop":
-        log.warning("%s: dropped %d rows (missing: drop); the time steps are no longer evenly spaced", where, len(rows))
+        log.warning(
+            "%s: dropped %d rows (missing: drop); the time steps are no longer evenly spaced",
+            where,
+            len(rows),
+        )
         report["rows_dropped"] = len(rows)
         return values[~missing.any(1)], report
     out = values.copy()
@@ -51,20 +65,31 @@ def handle_missing(values: np.ndarray, names: list[str], policy: str, path: Path
     for j in range(values.shape[1]):
         bad = missing[:, j]
         if bad.all():
-            raise BrickworkError(f"column '{names[j]}' of '{path}' has no values at all; remove it from the columns used.")
+            raise BrickworkError(
+                f"column '{names[j]}' of '{path}' has no values at all; remove it from the "
+                "columns used."
+            )
         if bad.any():
             out[bad, j] = np.interp(t[bad], t[~bad], values[~bad, j])
     log.warning("%s: filled by linear interpolation (missing: interpolate)", where)
     return out, report
 
 
-def windows(series: torch.Tensor, n_targets: int, lookback: int, horizon: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x [N, lookback, C], y [N, horizon(, targets)]) from a [T, C] series; targets are columns 0..n_targets-1."""
+def windows(
+    series: torch.Tensor, n_targets: int, lookback: int, horizon: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x [N, lookback, C], y [N, horizon(, targets)]) from a [T, C] series; targets are columns
+    0..n_targets-1.
+    """
     n = len(series) - lookback - horizon + 1
     if n <= 0:
-        return torch.empty(0, lookback, series.shape[1]), torch.empty((0, horizon) if n_targets == 1 else (0, horizon, n_targets))
+        return torch.empty(0, lookback, series.shape[1]), torch.empty(
+            (0, horizon) if n_targets == 1 else (0, horizon, n_targets)
+        )
     x = series.unfold(0, lookback, 1)[:n].transpose(1, 2).contiguous()  # [N, lookback, C]
-    y = series[lookback:, :n_targets].unfold(0, horizon, 1)[:n].transpose(1, 2).contiguous()  # [N, horizon, targets]
+    y = (
+        series[lookback:, :n_targets].unfold(0, horizon, 1)[:n].transpose(1, 2).contiguous()
+    )  # [N, horizon, targets]
     return x, (y[..., 0] if n_targets == 1 else y)
 
 
@@ -80,7 +105,9 @@ def inverse_targets(extra: dict, y) -> torch.Tensor:
     return y * std + mean
 
 
-def read_series(spec, path: str | Path | None = None) -> tuple[np.ndarray, list[str], list[str], dict]:
+def read_series(
+    spec, path: str | Path | None = None
+) -> tuple[np.ndarray, list[str], list[str], dict]:
     """(values [T, C] float64, column names, target names, missing-value report): the columns a
     `timeseries` spec uses (targets first), missing values handled, `limit` applied. `path`
     reads another file with the same columns (e.g. a newer history to forecast from)."""
@@ -111,12 +138,17 @@ def load_timeseries(spec, seed: int):
 
     path = Path(spec.path).expanduser()
     values, names, targets, report = read_series(spec)
-    tr, va, te = chronological(len(values), spec.validation_split, 0.2 if spec.test_split is None else spec.test_split)
+    tr, va, te = chronological(
+        len(values), spec.validation_split, 0.2 if spec.test_split is None else spec.test_split
+    )
     train_part = torch.from_numpy(values[tr].astype(np.float32))
     if spec.normalize and not isinstance(spec.normalize, bool):
         mean, std = list(spec.normalize.mean), list(spec.normalize.std)
         if len(mean) != len(names):
-            raise BrickworkError(f"normalize gives {len(mean)} means but the series has {len(names)} columns ({', '.join(names)}).")
+            raise BrickworkError(
+                f"normalize gives {len(mean)} means but the series has {len(names)} columns "
+                f"({', '.join(names)})."
+            )
     elif spec.scale is False and not spec.normalize:
         mean, std = [0.0] * len(names), [1.0] * len(names)
     else:
@@ -129,14 +161,35 @@ def load_timeseries(spec, seed: int):
         x, y = windows(series[part], len(targets), spec.lookback, spec.horizon)
         splits.append(Split(x, y))
     if len(splits[0]) == 0:
-        raise BrickworkError(f"the training part of '{path}' has {tr.stop} steps, too few for lookback {spec.lookback} + "
-                             f"horizon {spec.horizon}; lower them or the validation/test fractions.")
+        raise BrickworkError(
+            f"the training part of '{path}' has {tr.stop} steps, too few for lookback "
+            f"{spec.lookback} + "
+            f"horizon {spec.horizon}; lower them or the validation/test fractions."
+        )
     shape = [spec.lookback, len(names)]
     k = len(targets)
-    return DataBundle(train=splits[0], val=splits[1] if len(splits[1]) else None, test=splits[2] if len(splits[2]) else None,
-                      task="regression", input_shape=shape, num_classes=None, class_names=None,
-                      preprocessing=make_preprocessing(shape, [normalize_step(mean, std, -1)]), vocab=None,
-                      extra={"columns": names, "target_columns": targets, "lookback": spec.lookback, "horizon": spec.horizon,
-                             "target_scaler": {"mean": mean[:k], "std": std[:k]}, "missing": report,
-                             "steps": {"train": tr.stop - tr.start, "val": va.stop - va.start, "test": te.stop - te.start},
-                             "source": str(path)})
+    return DataBundle(
+        train=splits[0],
+        val=splits[1] if len(splits[1]) else None,
+        test=splits[2] if len(splits[2]) else None,
+        task="regression",
+        input_shape=shape,
+        num_classes=None,
+        class_names=None,
+        preprocessing=make_preprocessing(shape, [normalize_step(mean, std, -1)]),
+        vocab=None,
+        extra={
+            "columns": names,
+            "target_columns": targets,
+            "lookback": spec.lookback,
+            "horizon": spec.horizon,
+            "target_scaler": {"mean": mean[:k], "std": std[:k]},
+            "missing": report,
+            "steps": {
+                "train": tr.stop - tr.start,
+                "val": va.stop - va.start,
+                "test": te.stop - te.start,
+            },
+            "source": str(path),
+        },
+    )

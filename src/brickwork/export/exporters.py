@@ -23,7 +23,9 @@ TOLERANCE = 1e-4
 
 
 def _inputs(model: nn.Module, batch: int, seed: int) -> tuple[torch.Tensor, ...]:
-    """Random inputs of the model's shape: token ids for embeddings (with some padding), else normal noise."""
+    """Random inputs of the model's shape: token ids for embeddings (with some padding), else normal
+    noise.
+    """
     g = torch.Generator().manual_seed(seed)
     out = []
     for shape in model.input_shapes.values():
@@ -31,7 +33,9 @@ def _inputs(model: nn.Module, batch: int, seed: int) -> tuple[torch.Tensor, ...]
         if model.input_dtype == torch.long:
             vocab = model._plan[0][1].num_embeddings
             x = torch.randint(1, vocab, dims, generator=g)
-            x[: batch // 2, dims[1] // 2:] = 0 if model._plan[0][1].padding_idx == 0 else x[: batch // 2, dims[1] // 2:]
+            x[: batch // 2, dims[1] // 2 :] = (
+                0 if model._plan[0][1].padding_idx == 0 else x[: batch // 2, dims[1] // 2 :]
+            )
         else:
             x = torch.randn(dims, generator=g)
         out.append(x)
@@ -55,14 +59,27 @@ def _export_onnx(model: nn.Module, example, path: Path) -> None:
     names = list(model.input_shapes)
     axes = {}
     for name, shape in model.input_shapes.items():
-        axes[name] = {0: "batch", **{i + 1: f"{name}_len{i}" for i, d in enumerate(shape) if d is None}}
-    outputs = [f"output{i}" if len(model.outputs) > 1 else "output" for i in range(len(model.outputs))]
+        axes[name] = {
+            0: "batch",
+            **{i + 1: f"{name}_len{i}" for i, d in enumerate(shape) if d is None},
+        }
+    outputs = [
+        f"output{i}" if len(model.outputs) > 1 else "output" for i in range(len(model.outputs))
+    ]
     for out in outputs:
         axes[out] = {0: "batch"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, example, str(path), dynamo=False, input_names=names, output_names=outputs,
-                          dynamic_axes=axes, opset_version=17)
+        torch.onnx.export(
+            model,
+            example,
+            str(path),
+            dynamo=False,
+            input_names=names,
+            output_names=outputs,
+            dynamic_axes=axes,
+            opset_version=17,
+        )
 
 
 def _export_torchscript(model: nn.Module, example, path: Path) -> None:
@@ -86,7 +103,9 @@ def _run_exported(path: Path, fmt: str, inputs, names):
     return [o.numpy() for o in (out if isinstance(out, tuple) else (out,))]
 
 
-def parity(model: nn.Module, path: str | Path, fmt: str, real_inputs: torch.Tensor | None = None) -> dict:
+def parity(
+    model: nn.Module, path: str | Path, fmt: str, real_inputs: torch.Tensor | None = None
+) -> dict:
     """Largest absolute difference between the exported file and PyTorch, on random inputs
     (two batch sizes, so the dynamic batch axis is exercised) and on `real_inputs` if given."""
     names = list(model.input_shapes)
@@ -105,8 +124,14 @@ def parity(model: nn.Module, path: str | Path, fmt: str, real_inputs: torch.Tens
     return report
 
 
-def export_model(model: nn.Module, path: str | Path, fmt: str = "onnx", preprocessing: dict | None = None,
-                 metadata: dict | None = None, real_inputs: torch.Tensor | None = None) -> dict:
+def export_model(
+    model: nn.Module,
+    path: str | Path,
+    fmt: str = "onnx",
+    preprocessing: dict | None = None,
+    metadata: dict | None = None,
+    real_inputs: torch.Tensor | None = None,
+) -> dict:
     """Write the model as ONNX or TorchScript, the preprocessing as `<file>.json` beside it,
     and return the parity report; a failed parity check removes the file and raises."""
     if fmt not in ("onnx", "torchscript"):
@@ -119,18 +144,33 @@ def export_model(model: nn.Module, path: str | Path, fmt: str = "onnx", preproce
         try:
             (_export_onnx if fmt == "onnx" else _export_torchscript)(model, example, tmp)
         except Exception as e:  # noqa: BLE001 - the exporters raise many types for unsupported graphs
-            raise BrickworkError(f"{fmt} export of this model failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
-                                 f"the graph uses an operation {fmt} cannot express (e.g. a stacked bidirectional recurrent layer over "
-                                 f"masked input for ONNX). Try --format {'torchscript' if fmt == 'onnx' else 'onnx'}.") from None
+            raise BrickworkError(
+                f"{fmt} export of this model failed ({type(e).__name__}: "
+                f"{str(e).splitlines()[0][:200]}); "
+                f"the graph uses an operation {fmt} cannot express (e.g. a stacked bidirectional "
+                "recurrent layer over "
+                "masked input for ONNX). Try --format "
+                f"{'torchscript' if fmt == 'onnx' else 'onnx'}."
+            ) from None
         report = parity(model, tmp, fmt, real_inputs)
         if not report["ok"]:
-            raise BrickworkError(f"export parity check failed: {fmt} and PyTorch differ by {report['max_abs_error']:.3g} (> {TOLERANCE}); the file was not written.")
+            raise BrickworkError(
+                f"export parity check failed: {fmt} and PyTorch differ by "
+                f"{report['max_abs_error']:.3g} (> {TOLERANCE}); the file was not written."
+            )
         _commit(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    side = {"format": fmt, "inputs": {n: {"shape": s, "dtype": str(model.input_dtype).replace("torch.", "")}
-                                      for n, s in model.input_shapes.items()},
-            "preprocessing": preprocessing or {}, "parity": report, **(metadata or {})}
+    side = {
+        "format": fmt,
+        "inputs": {
+            n: {"shape": s, "dtype": str(model.input_dtype).replace("torch.", "")}
+            for n, s in model.input_shapes.items()
+        },
+        "preprocessing": preprocessing or {},
+        "parity": report,
+        **(metadata or {}),
+    }
     meta_path = path.with_name(path.name + ".json")
     tmp_meta = _atomic_target(meta_path)
     tmp_meta.write_text(json.dumps(side, indent=2))

@@ -26,12 +26,18 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a pickle with objects other than tensors, or a corrupt file
-        raise BrickworkError(f"'{path}' could not be read as a plain state dict with weights_only=True ({type(e).__name__}: {str(e).splitlines()[0]}); save it with torch.save(model.state_dict(), path).") from None
+        raise BrickworkError(
+            f"'{path}' could not be read as a plain state dict with weights_only=True "
+            f"({type(e).__name__}: {str(e).splitlines()[0]}); save it with "
+            "torch.save(model.state_dict(), path)."
+        ) from None
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(data, dict) and isinstance(data.get(key), dict):
             data = data[key]
     if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
-        raise BrickworkError(f"'{path}' does not hold a state dict (a mapping of names to tensors).")
+        raise BrickworkError(
+            f"'{path}' does not hold a state dict (a mapping of names to tensors)."
+        )
     return data
 
 
@@ -40,7 +46,7 @@ def _rename(source: dict, key_map: dict[str, str]) -> dict:
     for key, value in source.items():
         for old, new in key_map.items():
             if key.startswith(old):
-                key = new + key[len(old):]
+                key = new + key[len(old) :]
                 break
         out[key] = value
     return out
@@ -50,13 +56,23 @@ def _by_order(source: dict, target: dict) -> dict:
     """Pair tensors in order when names differ but the architecture is the same."""
     src = [(k, v) for k, v in source.items() if not k.endswith("num_batches_tracked")]
     dst = [k for k in target if not k.endswith("num_batches_tracked")]
-    if len(src) != len(dst) or any(v.shape != target[k].shape for (_, v), k in zip(src, dst, strict=False)):
-        raise BrickworkError(f"match by order failed: the file has {len(src)} tensors and the model {len(dst)}, or their shapes differ in order; give a key_map instead.")
+    if len(src) != len(dst) or any(
+        v.shape != target[k].shape for (_, v), k in zip(src, dst, strict=False)
+    ):
+        raise BrickworkError(
+            f"match by order failed: the file has {len(src)} tensors and the model {len(dst)}, or "
+            "their shapes differ in order; give a key_map instead."
+        )
     return {k: v for (_, v), k in zip(src, dst, strict=True)}
 
 
-def load_pretrained(model: nn.Module, path: str | Path | dict, key_map: dict[str, str] | None = None,
-                    by_order: bool = False, strict: bool = False) -> dict:
+def load_pretrained(
+    model: nn.Module,
+    path: str | Path | dict,
+    key_map: dict[str, str] | None = None,
+    by_order: bool = False,
+    strict: bool = False,
+) -> dict:
     """Copy matching tensors into `model`; returns what matched, what was missing, unexpected
     or mis-shaped. With `strict`, anything but a full match is an error that lists it.
 
@@ -75,15 +91,24 @@ def load_pretrained(model: nn.Module, path: str | Path | dict, key_map: dict[str
         if key not in target:
             report["unexpected"].append(key)
         elif value.shape != target[key].shape:
-            report["mismatched"].append(f"{key}: file {list(value.shape)} vs model {list(target[key].shape)}")
+            report["mismatched"].append(
+                f"{key}: file {list(value.shape)} vs model {list(target[key].shape)}"
+            )
         else:
             usable[key] = value
             report["matched"].append(key)
     report["missing"] = [k for k in target if k not in usable]
     if strict and (report["missing"] or report["unexpected"] or report["mismatched"]):
-        problems = "; ".join(f"{k}: {', '.join(v[:8])}{' ...' if len(v) > 8 else ''}" for k, v in report.items() if k != "matched" and v)
+        problems = "; ".join(
+            f"{k}: {', '.join(v[:8])}{' ...' if len(v) > 8 else ''}"
+            for k, v in report.items()
+            if k != "matched" and v
+        )
         raise BrickworkError(f"pretrained weights '{path}' do not fit the model ({problems}).")
     if not usable:
-        raise BrickworkError(f"no tensor in '{path}' matches the model by name and shape; try by_order=True or a key_map such as {{'features.': 'layers.'}}.")
+        raise BrickworkError(
+            f"no tensor in '{path}' matches the model by name and shape; try by_order=True or a "
+            "key_map such as {'features.': 'layers.'}."
+        )
     model.load_state_dict(usable, strict=False)
     return report

@@ -33,32 +33,47 @@ PLAIN_SUFFIXES = (".pt", ".pth", ".bin")
 
 
 def base_file(base: str | Path) -> Path:
-    """The weights file of `base`: a file as given, or a run directory's model (else its best checkpoint)."""
+    """The weights file of `base`: a file as given, or a run directory's model (else its best
+    checkpoint).
+    """
     path = Path(base)
     if path.is_dir():
         for candidate in (path / "model.safetensors", path / "checkpoints" / "best.safetensors"):
             if candidate.is_file():
                 return candidate
-        raise BrickworkError(f"base '{base}' is a folder without model.safetensors or checkpoints/best.safetensors; pass a run directory of `brickwork train`, or a model file.")
+        raise BrickworkError(
+            f"base '{base}' is a folder without model.safetensors or "
+            "checkpoints/best.safetensors; pass a run directory of `brickwork train`, or a model "
+            "file."
+        )
     if not path.is_file():
-        raise BrickworkError(f"base model '{base}' does not exist; pass a brickwork model file, a run directory, a checkpoint, or a .pt/.pth/.safetensors state dict.")
+        raise BrickworkError(
+            f"base model '{base}' does not exist; pass a brickwork model file, a run directory, a "
+            "checkpoint, or a .pt/.pth/.safetensors state dict."
+        )
     return path
 
 
 def _brickwork_format(path: Path) -> str | None:
-    """'brickwork.model/1' or 'brickwork.checkpoint/1' for files brickwork wrote, None for plain state dicts."""
+    """'brickwork.model/1' or 'brickwork.checkpoint/1' for files brickwork wrote, None for plain
+    state
+    dicts.
+    """
     if path.suffix != ".safetensors":
         return None
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except Exception as e:  # noqa: BLE001 - any parse failure means "not a safetensors file"
-        raise BrickworkError(f"base '{path}' is not a readable .safetensors file ({type(e).__name__}: {e}).") from None
+        raise BrickworkError(
+            f"base '{path}' is not a readable .safetensors file ({type(e).__name__}: {e})."
+        ) from None
     return meta.get("format", "brickwork.model/1") if META_KEY in meta else None
 
 
 def load_base(base: str | Path, spec: RunSpec) -> tuple[nn.Module, dict | None]:
-    """(model, pretrained report): the base model itself, or the spec's `model:` filled from the base's weights.
+    """(model, pretrained report): the base model itself, or the spec's `model:` filled from the
+    base's weights.
 
     A brickwork model file or checkpoint rebuilds its own architecture; with a `model:`
     section (or a plain state dict, which needs one) the spec's architecture is built and the
@@ -70,46 +85,78 @@ def load_base(base: str | Path, spec: RunSpec) -> tuple[nn.Module, dict | None]:
     path = base_file(base)
     fmt = _brickwork_format(path)
     if fmt is None and path.suffix not in (*PLAIN_SUFFIXES, ".safetensors"):
-        raise BrickworkError(f"base '{path}' is neither a brickwork .safetensors file nor a PyTorch state dict ({', '.join(PLAIN_SUFFIXES)}).")
+        raise BrickworkError(
+            f"base '{path}' is neither a brickwork .safetensors file nor a PyTorch state dict "
+            f"({', '.join(PLAIN_SUFFIXES)})."
+        )
     if fmt is not None and spec.model is None:
         return load(path).train(), None
     if spec.model is None:
-        raise BrickworkError(f"base '{path}' is a plain state dict with no architecture; add a `model:` section describing the network "
-                             "its tensors belong to (and finetune.pretrained.key_map if the names differ).")
+        raise BrickworkError(
+            f"base '{path}' is a plain state dict with no architecture; add a `model:` section "
+            "describing the network "
+            "its tensors belong to (and finetune.pretrained.key_map if the names differ)."
+        )
     model = build_model(spec.model)
-    source = load(path).state_dict() if fmt is not None else path  # a checkpoint's model tensors, or the file
+    source = (
+        load(path).state_dict() if fmt is not None else path
+    )  # a checkpoint's model tensors, or the file
     p = (spec.finetune or FinetuneSpec()).pretrained
     report = load_pretrained(model, source, key_map=p.key_map, by_order=p.by_order, strict=p.strict)
     return model, report
 
 
 def prepare(spec: RunSpec, base: str | Path | None = None):
-    """(model, data bundle, train spec, callbacks, report): everything `fit` needs for a fine-tuning run."""
+    """(model, data bundle, train spec, callbacks, report): everything `fit` needs for a fine-tuning
+    run.
+    """
     from brickwork.data import load_data
     from brickwork.train.device import seed_everything
 
     ft: FinetuneSpec = spec.finetune or FinetuneSpec()
     base = base or ft.base
     if base is None:
-        raise BrickworkError("fine-tuning needs a base model: give it on the command line (brickwork finetune BASE SPEC) or as finetune.base in the spec.")
+        raise BrickworkError(
+            "fine-tuning needs a base model: give it on the command line (brickwork finetune BASE "
+            "SPEC) or as finetune.base in the spec."
+        )
     seed_everything(spec.train.seed)
     bundle = load_data(spec.data, seed=spec.train.seed)
     model, report = load_base(base, spec)
-    if bundle.input_shape is not None and None not in model.input_shape and list(model.input_shape) != list(bundle.input_shape):
-        raise BrickworkError(f"the base model takes inputs of shape {list(model.input_shape)} but the data gives {list(bundle.input_shape)}; "
-                             "make the data match (e.g. data.image_size: [H, W], data.channels) or fine-tune a model built for this shape.")
+    if (
+        bundle.input_shape is not None
+        and None not in model.input_shape
+        and list(model.input_shape) != list(bundle.input_shape)
+    ):
+        raise BrickworkError(
+            f"the base model takes inputs of shape {list(model.input_shape)} but the data gives "
+            f"{list(bundle.input_shape)}; "
+            "make the data match (e.g. data.image_size: [H, W], data.channels) or fine-tune a "
+            "model built for this shape."
+        )
     if ft.head is not None:
         model = replace_head(model, ft.head.num_classes or bundle.num_classes, ft.head.activation)
-    elif bundle.task == "classification" and model.layer_info[-1]["output_shape"][-1] != bundle.num_classes:
-        raise BrickworkError(f"the base model has {model.layer_info[-1]['output_shape'][-1]} outputs but the data has {bundle.num_classes} classes; "
-                             "add `head: true` under finetune: to replace the output layer with a fresh one.")
+    elif (
+        bundle.task == "classification"
+        and model.layer_info[-1]["output_shape"][-1] != bundle.num_classes
+    ):
+        raise BrickworkError(
+            f"the base model has {model.layer_info[-1]['output_shape'][-1]} outputs but the data "
+            f"has {bundle.num_classes} classes; "
+            "add `head: true` under finetune: to replace the output layer with a fresh one."
+        )
     if ft.freeze is not None:
         freeze(model, ft.freeze.layers, ft.freeze.all_but_last)
     _check_steps(model, ft.unfreeze)
     model.metadata = {
-        "task": bundle.task, "preprocessing": bundle.preprocessing, "class_names": bundle.class_names,
-        "num_classes": bundle.num_classes, "vocab": bundle.vocab.to_json() if bundle.vocab is not None else None,
-        "data": spec.data.model_dump(mode="json"), "seed": spec.train.seed, "name": spec.name,
+        "task": bundle.task,
+        "preprocessing": bundle.preprocessing,
+        "class_names": bundle.class_names,
+        "num_classes": bundle.num_classes,
+        "vocab": bundle.vocab.to_json() if bundle.vocab is not None else None,
+        "data": spec.data.model_dump(mode="json"),
+        "seed": spec.train.seed,
+        "name": spec.name,
         "finetuned_from": str(base),
     }
     callbacks = [GradualUnfreeze(ft.unfreeze)] if ft.unfreeze else []
@@ -121,7 +168,10 @@ def train_spec(model: nn.Module, train: TrainSpec, ft: FinetuneSpec) -> TrainSpe
     if ft.head_lr is None and ft.backbone_lr is None:
         return train
     options = train.optimizer.options
-    groups = [{"layers": [head_name(model)], "lr": ft.head_lr or train.lr}, *(options.pop("param_groups", None) or [])]
+    groups = [
+        {"layers": [head_name(model)], "lr": ft.head_lr or train.lr},
+        *(options.pop("param_groups", None) or []),
+    ]
     optimizer = OptimizerSpec(type=train.optimizer.type, **options, param_groups=groups)
     return train.model_copy(update={"lr": ft.backbone_lr or train.lr, "optimizer": optimizer})
 
@@ -133,7 +183,10 @@ def _check_steps(model: nn.Module, steps: list[UnfreezeStep]) -> None:
     for i, step in enumerate(steps):
         for pattern in step.layers or []:
             if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
-                raise BrickworkError(f"finetune.unfreeze[{i}]: no layer matches '{pattern}'; the layers are {', '.join(names)}.")
+                raise BrickworkError(
+                    f"finetune.unfreeze[{i}]: no layer matches '{pattern}'; the layers are "
+                    f"{', '.join(names)}."
+                )
 
 
 class GradualUnfreeze(Callback):
@@ -152,8 +205,12 @@ class GradualUnfreeze(Callback):
         from brickwork.train import distributed
 
         if distributed.world_size() > 1:
-            raise BrickworkError("finetune.unfreeze changes which parameters train during the run, which DistributedDataParallel "
-                                 "does not allow; fine-tune with gradual unfreezing in one process, or drop `unfreeze:`.")
+            raise BrickworkError(
+                "finetune.unfreeze changes which parameters train during the run, which "
+                "DistributedDataParallel "
+                "does not allow; fine-tune with gradual unfreezing in one process, or drop "
+                "`unfreeze:`."
+            )
         for step in self.steps:
             if step.epoch - 1 < self.trainer.initial_epoch:
                 self._apply(step)
@@ -162,17 +219,29 @@ class GradualUnfreeze(Callback):
         for step in self.steps:
             if step.epoch - 1 == epoch:
                 names = self._apply(step)
-                self.trainer.say(f"Unfreeze: epoch {epoch + 1}: {', '.join(names)} now trainable; still frozen: {', '.join(frozen_layers(self.trainer.model)) or 'none'}.")
+                self.trainer.say(
+                    f"Unfreeze: epoch {epoch + 1}: {', '.join(names)} now trainable; still "
+                    f"frozen: {', '.join(frozen_layers(self.trainer.model)) or 'none'}."
+                )
 
     def _apply(self, step: UnfreezeStep) -> list[str]:
         model = self.trainer.model
-        names = layer_names(model, weighted_only=True)[-step.last:] if step.last else step.layers
+        names = layer_names(model, weighted_only=True)[-step.last :] if step.last else step.layers
         return unfreeze(model, names)
 
 
-def finetune_from_spec(spec: RunSpec, base: str | Path | None = None, *, runs_dir: str | Path = "runs", name: str | None = None,
-                       resume: str | Path | None = None, device: str | None = None):
-    """Fine-tune as the spec says in a new run directory (or continue `resume`); returns a RunResult."""
+def finetune_from_spec(
+    spec: RunSpec,
+    base: str | Path | None = None,
+    *,
+    runs_dir: str | Path = "runs",
+    name: str | None = None,
+    resume: str | Path | None = None,
+    device: str | None = None,
+):
+    """Fine-tune as the spec says in a new run directory (or continue `resume`); returns a
+    RunResult.
+    """
     from brickwork.train import distributed, rundir
     from brickwork.train.loop import fit
     from brickwork.train.runner import RunResult, evaluate_and_save, has_rows, resumable
@@ -180,23 +249,44 @@ def finetune_from_spec(spec: RunSpec, base: str | Path | None = None, *, runs_di
     if distributed.launched_by_torchrun():
         raise BrickworkError("fine-tuning runs in one process; start it without torchrun/--nproc.")
     model, bundle, train, callbacks, report = prepare(spec, base)
-    run_dir = resumable(resume) if resume is not None else rundir.new_run_dir(runs_dir, name or spec.name)
-    ft = (spec.finetune or FinetuneSpec()).model_copy(update={"base": str(base or spec.finetune.base)})
+    run_dir = (
+        resumable(resume) if resume is not None else rundir.new_run_dir(runs_dir, name or spec.name)
+    )
+    ft = (spec.finetune or FinetuneSpec()).model_copy(
+        update={"base": str(base or spec.finetune.base)}
+    )
     resolved = spec.model_copy(update={"finetune": ft})
-    atomic_write(run_dir / "spec.yaml", yaml.safe_dump(resolved.model_dump(mode="json", exclude_none=True), sort_keys=False).encode())
+    atomic_write(
+        run_dir / "spec.yaml",
+        yaml.safe_dump(
+            resolved.model_dump(mode="json", exclude_none=True), sort_keys=False
+        ).encode(),
+    )
     if report is not None:
         atomic_write(run_dir / "pretrained_report.json", json.dumps(report, indent=2).encode())
     if train.verbose:
         print(describe(model, report))
     train = train.model_copy(update={"device": device}) if device else train
     val = bundle.val if has_rows(bundle.val) else None
-    history = fit(model, bundle.train, validation_data=val, run_dir=run_dir, resume=run_dir if resume else None,
-                  task=bundle.task, train=train, callbacks=callbacks)
+    history = fit(
+        model,
+        bundle.train,
+        validation_data=val,
+        run_dir=run_dir,
+        resume=run_dir if resume else None,
+        task=bundle.task,
+        train=train,
+        callbacks=callbacks,
+    )
     return RunResult(run_dir, history, evaluate_and_save(run_dir, model, bundle, history, train))
 
 
-def finetune(base: str | Path, spec: str | Path | dict | RunSpec, overrides: list[str] = (), **options):
-    """Python equivalent of `brickwork finetune BASE SPEC --set ...`; options as for finetune_from_spec."""
+def finetune(
+    base: str | Path, spec: str | Path | dict | RunSpec, overrides: list[str] = (), **options
+):
+    """Python equivalent of `brickwork finetune BASE SPEC --set ...`; options as for
+    finetune_from_spec.
+    """
     if isinstance(spec, dict):
         from brickwork.spec.load import apply_overrides
 
@@ -210,7 +300,10 @@ def describe(model: nn.Module, report: dict | None) -> str:
     """One line on what is frozen and what the pretrained weights matched."""
     params = list(model.parameters())
     frozen = sum(p.numel() for p in params if not p.requires_grad)
-    text = f"frozen layers: {', '.join(frozen_layers(model)) or 'none'} ({frozen:,} of {sum(p.numel() for p in params):,} parameters)"
+    text = (
+        f"frozen layers: {', '.join(frozen_layers(model)) or 'none'} ({frozen:,} of "
+        f"{sum(p.numel() for p in params):,} parameters)"
+    )
     if report is not None:
         counts = ", ".join(f"{len(v)} {k}" for k, v in report.items())
         text += f"; pretrained tensors: {counts}"

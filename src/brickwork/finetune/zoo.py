@@ -1,4 +1,5 @@
-"""torchvision's model zoo as a backbone layer, when torchvision is installed (brickwork does not need it).
+"""torchvision's model zoo as a backbone layer, when torchvision is installed (brickwork does not
+need it).
 
     model:
       input_shape: [3, 224, 224]
@@ -29,13 +30,19 @@ class TorchvisionBackbone(nn.Module):
         try:
             import torchvision
         except ImportError:
-            raise BrickworkError(f"the torchvision backbone '{arch}' needs torchvision, which is not installed; "
-                                 "install the build matching your torch (pip install torchvision) or use brickwork layers.") from None
+            raise BrickworkError(
+                f"the torchvision backbone '{arch}' needs torchvision, which is not installed; "
+                "install the build matching your torch (pip install torchvision) or use brickwork "
+                "layers."
+            ) from None
         names = torchvision.models.list_models()
         if arch not in names:
             from brickwork.errors import did_you_mean
 
-            raise BrickworkError(f"torchvision has no model '{arch}'{did_you_mean(arch, names)}; torchvision.models.list_models() lists them.")
+            raise BrickworkError(
+                f"torchvision has no model '{arch}'{did_you_mean(arch, names)}; "
+                "torchvision.models.list_models() lists them."
+            )
         self.net = torchvision.models.get_model(arch, weights=weights)
         for attr in CLASSIFIERS:
             if isinstance(getattr(self.net, attr, None), nn.Module):

@@ -11,4 +11,11 @@ from brickwork.forecast.evaluation import evaluate_forecast, seasonal_period
 from brickwork.forecast.plots import plot_continuation, plot_evaluation
 from brickwork.forecast.rollout import forecast, read_history
 
-__all__ = ["evaluate_forecast", "forecast", "plot_continuation", "plot_evaluation", "read_history", "seasonal_period"]
+__all__ = [
+    "evaluate_forecast",
+    "forecast",
+    "plot_continuation",
+    "plot_evaluation",
+    "read_history",
+    "seasonal_period",
+]

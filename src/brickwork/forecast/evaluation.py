@@ -29,21 +29,34 @@ def seasonal_period(values: np.ndarray, max_lag: int, min_lag: int = 2) -> int |
     denom = float((d * d).sum())
     if max_lag < min_lag or denom == 0:
         return None
-    acf = np.array([float((d[:-lag] * d[lag:]).sum()) / denom for lag in range(1, max_lag + 2)])  # lags 1..max_lag+1
-    peaks = [lag for lag in range(min_lag, max_lag + 1) if acf[lag - 1] > acf[lag - 2] and acf[lag - 1] >= acf[lag]]
+    acf = np.array(
+        [float((d[:-lag] * d[lag:]).sum()) / denom for lag in range(1, max_lag + 2)]
+    )  # lags 1..max_lag+1
+    peaks = [
+        lag
+        for lag in range(min_lag, max_lag + 1)
+        if acf[lag - 1] > acf[lag - 2] and acf[lag - 1] >= acf[lag]
+    ]
     best = max(peaks, key=lambda lag: acf[lag - 1], default=None)
     return best if best is not None and acf[best - 1] >= 0.1 else None
 
 
 def _errors(pred: np.ndarray, actual: np.ndarray) -> dict:
     err = pred - actual  # [windows, horizon, targets]
-    return {"mae": float(np.abs(err).mean()), "rmse": float(np.sqrt((err ** 2).mean())),
-            "mae_per_step": np.abs(err).mean(axis=(0, 2)).tolist(), "rmse_per_step": np.sqrt((err ** 2).mean(axis=(0, 2))).tolist()}
+    return {
+        "mae": float(np.abs(err).mean()),
+        "rmse": float(np.sqrt((err**2).mean())),
+        "mae_per_step": np.abs(err).mean(axis=(0, 2)).tolist(),
+        "rmse_per_step": np.sqrt((err**2).mean(axis=(0, 2))).tolist(),
+    }
 
 
 @torch.no_grad()
-def evaluate_forecast(model: nn.Module, split: str = "test", season: int | None = None, batch_size: int = 256) -> dict:
-    """MAE and RMSE of `model` on the `split` windows, next to the naive and seasonal-naive baselines.
+def evaluate_forecast(
+    model: nn.Module, split: str = "test", season: int | None = None, batch_size: int = 256
+) -> dict:
+    """MAE and RMSE of `model` on the `split` windows, next to the naive and seasonal-naive
+    baselines.
 
     Reloads the data from the spec in the model file (same split, same training-period
     scaling). Returns a dict with `model`, `naive`, `seasonal_naive` (each {mae, rmse,
@@ -60,32 +73,54 @@ def evaluate_forecast(model: nn.Module, split: str = "test", season: int | None 
     bundle = load_data(spec, seed=model.metadata.get("seed", 0))
     part = getattr(bundle, split, None) if split in ("val", "test") else None
     if part is None or len(part.y) == 0:
-        raise BrickworkError(f"the series has no '{split}' windows (it needs at least lookback {spec.lookback} + horizon "
-                             f"{spec.horizon} steps in that part); choose the other split or change validation_split/test_split.")
+        raise BrickworkError(
+            f"the series has no '{split}' windows (it needs at least lookback {spec.lookback} + "
+            "horizon "
+            f"{spec.horizon} steps in that part); choose the other split or change "
+            "validation_split/test_split."
+        )
     targets = bundle.extra["target_columns"]
     k, lookback, horizon = len(targets), spec.lookback, spec.horizon
     mean, std = scaler(model, bundle.input_shape[-1])
     mean, std = mean[:k], std[:k]
     x = part.x.double().numpy()
     actual = part.y.double().numpy().reshape(len(x), horizon, k) * std + mean
-    pred = predict(model, part.x, batch_size=batch_size).double().numpy().reshape(len(x), horizon, k) * std + mean
+    pred = (
+        predict(model, part.x, batch_size=batch_size).double().numpy().reshape(len(x), horizon, k)
+        * std
+        + mean
+    )
     last = x[:, -1, :k] * std + mean
     naive = np.repeat(last[:, None, :], horizon, axis=1)
 
     source = "given"
     if season is None:
         values = read_series(spec)[0]
-        train = chronological(len(values), spec.validation_split, 0.2 if spec.test_split is None else spec.test_split)[0]
+        train = chronological(
+            len(values), spec.validation_split, 0.2 if spec.test_split is None else spec.test_split
+        )[0]
         season, source = seasonal_period(values[train, 0], lookback), "estimated"
     seasonal = None
     if season is not None:
         if not 1 <= season <= lookback:
-            raise BrickworkError(f"season {season} must be between 1 and the lookback ({lookback}) so that one season of "
-                                 f"history is in every window; give a smaller --season or train with a longer lookback.")
+            raise BrickworkError(
+                f"season {season} must be between 1 and the lookback ({lookback}) so that one "
+                "season of "
+                "history is in every window; give a smaller --season or train with a longer "
+                "lookback."
+            )
         idx = [lookback - season + (h % season) for h in range(horizon)]
         seasonal = x[:, idx, :k] * std + mean
-    return {"split": split, "windows": len(x), "horizon": horizon, "lookback": lookback, "columns": targets,
-            "season": season, "season_source": source if season is not None else "none found",
-            "model": _errors(pred, actual), "naive": _errors(naive, actual),
-            "seasonal_naive": _errors(seasonal, actual) if seasonal is not None else None,
-            "_arrays": {"actual": actual, "model": pred, "naive": naive, "seasonal_naive": seasonal}}
+    return {
+        "split": split,
+        "windows": len(x),
+        "horizon": horizon,
+        "lookback": lookback,
+        "columns": targets,
+        "season": season,
+        "season_source": source if season is not None else "none found",
+        "model": _errors(pred, actual),
+        "naive": _errors(naive, actual),
+        "seasonal_naive": _errors(seasonal, actual) if seasonal is not None else None,
+        "_arrays": {"actual": actual, "model": pred, "naive": naive, "seasonal_naive": seasonal},
+    }

@@ -23,8 +23,11 @@ def series_spec(model: nn.Module):
 
     data = getattr(model, "metadata", {}).get("data")
     if not data or data.get("dataset") != "timeseries":
-        raise BrickworkError("forecasting needs a model trained on a `timeseries` dataset (its file records the data section); "
-                             "this one was not. Train one with `data: {dataset: timeseries, ...}`.")
+        raise BrickworkError(
+            "forecasting needs a model trained on a `timeseries` dataset (its file records the "
+            "data section); "
+            "this one was not. Train one with `data: {dataset: timeseries, ...}`."
+        )
     return DataSpec(**data)
 
 
@@ -33,7 +36,9 @@ def scaler(model: nn.Module, columns: int) -> tuple[np.ndarray, np.ndarray]:
     steps = getattr(model, "metadata", {}).get("preprocessing", {}).get("steps", [])
     for step in steps:
         if step.get("op") == "normalize":
-            return np.asarray(step["mean"], dtype=np.float64), np.asarray(step["std"], dtype=np.float64)
+            return np.asarray(step["mean"], dtype=np.float64), np.asarray(
+                step["std"], dtype=np.float64
+            )
     return np.zeros(columns), np.ones(columns)
 
 
@@ -42,7 +47,10 @@ def read_history(model: nn.Module, path) -> np.ndarray:
     from brickwork.data.timeseries import read_series
 
     if not Path(path).expanduser().is_file():
-        raise BrickworkError(f"history file '{path}' does not exist; pass a CSV with the training file's columns to --history.")
+        raise BrickworkError(
+            f"history file '{path}' does not exist; pass a CSV with the training file's columns "
+            "to --history."
+        )
     spec = series_spec(model).model_copy(update={"limit": None})
     return read_series(spec, path)[0]
 
@@ -65,8 +73,12 @@ def forecast(model: nn.Module, steps: int, history=None) -> dict:
         values = values[:, None] if values.ndim == 1 else values
         expected = len(scaler(model, values.shape[1])[0])
         if values.ndim != 2 or values.shape[1] != expected:
-            raise BrickworkError(f"history has shape {list(values.shape)} but the model reads {expected} column(s); give rows "
-                                 f"[T, {expected}] with the training file's columns (targets first, then feature_columns).")
+            raise BrickworkError(
+                f"history has shape {list(values.shape)} but the model reads {expected} "
+                "column(s); give rows "
+                f"[T, {expected}] with the training file's columns (targets first, then "
+                "feature_columns)."
+            )
         targets = _target_names(spec)
     return _rollout(model, values, targets, steps, spec.lookback, spec.horizon)
 
@@ -79,19 +91,31 @@ def _target_names(spec) -> list[str]:
 
 
 @torch.no_grad()
-def _rollout(model, values: np.ndarray, targets: list[str], steps: int, lookback: int, horizon: int) -> dict:
+def _rollout(
+    model, values: np.ndarray, targets: list[str], steps: int, lookback: int, horizon: int
+) -> dict:
     if steps < 1:
         raise BrickworkError(f"--steps must be at least 1, got {steps}.")
     if np.isnan(values).any():
-        raise BrickworkError("history has missing values (NaN); fill them first (the training file's `missing:` policy "
-                             "applies when the history comes from a CSV).")
+        raise BrickworkError(
+            "history has missing values (NaN); fill them first (the training file's `missing:` "
+            "policy "
+            "applies when the history comes from a CSV)."
+        )
     n_cols, k = values.shape[1], len(targets)
     if len(values) < lookback:
-        raise BrickworkError(f"history has {len(values)} rows but the model reads the last {lookback} (lookback); give more rows.")
+        raise BrickworkError(
+            f"history has {len(values)} rows but the model reads the last {lookback} (lookback); "
+            "give more rows."
+        )
     if n_cols > k and steps > horizon:
-        raise BrickworkError(f"the model also reads {n_cols - k} feature column(s) whose future values are unknown, so it can "
-                             f"forecast at most its horizon of {horizon} steps (asked for {steps}); ask for fewer steps or "
-                             f"train on the target columns alone for longer recursive forecasts.")
+        raise BrickworkError(
+            f"the model also reads {n_cols - k} feature column(s) whose future values are "
+            "unknown, so it can "
+            f"forecast at most its horizon of {horizon} steps (asked for {steps}); ask for fewer "
+            "steps or "
+            f"train on the target columns alone for longer recursive forecasts."
+        )
     mean, std = scaler(model, n_cols)
     window = torch.tensor((values[-lookback:] - mean) / std, dtype=torch.float32)
     device = next(model.parameters()).device
@@ -109,5 +133,12 @@ def _rollout(model, values: np.ndarray, targets: list[str], steps: int, lookback
     result = scaled * std[:k] + mean[:k]
     rows = result[:, 0].tolist() if k == 1 else result.tolist()
     tail = values[-lookback:, :k]
-    return {"columns": targets, "steps": steps, "horizon": horizon, "lookback": lookback, "history_length": len(values),
-            "forecast": rows, "history_tail": tail[:, 0].tolist() if k == 1 else tail.tolist()}
+    return {
+        "columns": targets,
+        "steps": steps,
+        "horizon": horizon,
+        "lookback": lookback,
+        "history_length": len(values),
+        "forecast": rows,
+        "history_tail": tail[:, 0].tolist() if k == 1 else tail.tolist(),
+    }

@@ -16,10 +16,17 @@ UNKNOWN_POLICIES = ("error", "skip", "unk")
 def _check_language_model(model: nn.Module) -> None:
     plan = getattr(model, "_plan", None)
     if plan is None or not getattr(model, "_chain", False):
-        raise BrickworkError("generation needs a brickwork `layers:` model (embedding, recurrent layers, dense head).")
+        raise BrickworkError(
+            "generation needs a brickwork `layers:` model (embedding, recurrent layers, dense "
+            "head)."
+        )
     for name, module, _, _ in plan:
         if isinstance(module, _Sequence) and not module.return_sequences:
-            raise BrickworkError(f"recurrent layer '{name}' has return_sequences: false, so the model predicts one token per sequence; a language model needs return_sequences: true on every recurrent layer.")
+            raise BrickworkError(
+                f"recurrent layer '{name}' has return_sequences: false, so the model predicts one "
+                "token per sequence; a language model needs return_sequences: true on every "
+                "recurrent layer."
+            )
 
 
 def _run(model: nn.Module, ids: torch.Tensor, state: list | None):
@@ -44,8 +51,13 @@ def run_with_state(model: nn.Module, ids: torch.Tensor, state: list | None = Non
     return _run(model, ids, None if state is None else list(state))
 
 
-def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
-                top_p: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_next(
+    logits: torch.Tensor,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """One token id per row of `logits` [batch, vocab]; temperature 0 means greedy."""
     if temperature <= 0:
         return logits.argmax(-1)
@@ -73,7 +85,9 @@ def _as_log_probs(model: nn.Module, out: torch.Tensor) -> torch.Tensor:
 
 
 def _scores(model: nn.Module, out: torch.Tensor, vocab_size: int | None) -> torch.Tensor:
-    """Last step's logits (or log-probabilities), never choosing padding or ids past the vocabulary."""
+    """Last step's logits (or log-probabilities), never choosing padding or ids past the
+    vocabulary.
+    """
     logits = out[:, -1]
     if isinstance(model._plan[-1][1], (nn.Softmax, nn.LogSoftmax)):
         logits = _as_log_probs(model, logits)
@@ -85,9 +99,17 @@ def _scores(model: nn.Module, out: torch.Tensor, vocab_size: int | None) -> torc
 
 
 @torch.inference_mode()
-def generate_ids(model: nn.Module, prompt_ids: list[int], length: int, temperature: float = 1.0,
-                 top_k: int | None = None, top_p: float | None = None, beam: int = 1,
-                 seed: int | None = None, vocab_size: int | None = None) -> Iterator[int]:
+def generate_ids(
+    model: nn.Module,
+    prompt_ids: list[int],
+    length: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    beam: int = 1,
+    seed: int | None = None,
+    vocab_size: int | None = None,
+) -> Iterator[int]:
     """Yield `length` new token ids after the prompt (streamed one by one unless beam > 1).
 
     The prompt runs once; each new token then costs one step of every layer, because the
@@ -99,8 +121,10 @@ def generate_ids(model: nn.Module, prompt_ids: list[int], length: int, temperatu
     if length < 0:
         raise BrickworkError(f"length must be 0 or more tokens, got {length}.")
     if beam > 1 and (top_k or top_p is not None or temperature != 1.0):
-        raise BrickworkError(f"beam search (beam={beam}) keeps the most likely sequences and samples nothing, so "
-                             "temperature, top_k and top_p do not apply; drop them, or use beam=1 to sample.")
+        raise BrickworkError(
+            f"beam search (beam={beam}) keeps the most likely sequences and samples nothing, so "
+            "temperature, top_k and top_p do not apply; drop them, or use beam=1 to sample."
+        )
     _check_language_model(model)
     model.eval()
     device = next(model.parameters()).device
@@ -111,7 +135,9 @@ def generate_ids(model: nn.Module, prompt_ids: list[int], length: int, temperatu
     if length == 0:
         return
     if beam > 1:
-        yield from _beam_search(model, _scores(model, out, vocab_size), state, length, beam, vocab_size)
+        yield from _beam_search(
+            model, _scores(model, out, vocab_size), state, length, beam, vocab_size
+        )
         return
     for i in range(length):
         token = sample_next(_scores(model, out, vocab_size), temperature, top_k, top_p, generator)
@@ -122,14 +148,20 @@ def generate_ids(model: nn.Module, prompt_ids: list[int], length: int, temperatu
 
 def _select_state(state: list, index: torch.Tensor) -> list:
     """Reorder the batch (beam) axis of every recurrent state."""
+
     def pick(s):
         return tuple(t[:, index] for t in s) if isinstance(s, tuple) else s[:, index]
+
     return [pick(s) for s in state]
 
 
-def _beam_search(model, first, state, length: int, beam: int, vocab_size: int | None) -> Iterator[int]:
+def _beam_search(
+    model, first, state, length: int, beam: int, vocab_size: int | None
+) -> Iterator[int]:
     """Keep the `beam` most probable continuations; yield the best one at the end."""
-    scores = first.log_softmax(-1)[0]  # `first` holds logits or log-probabilities: both normalise the same
+    scores = first.log_softmax(-1)[
+        0
+    ]  # `first` holds logits or log-probabilities: both normalise the same
     top = scores.topk(min(beam, int(torch.isfinite(scores).sum())))
     seqs = top.indices.view(-1, 1)
     totals = top.values
@@ -152,19 +184,29 @@ def prompt_ids(vocab, prompt: str, unknown: str = "error") -> list[int]:
     from brickwork.data.text import UNK, tokenize
 
     if unknown not in UNKNOWN_POLICIES:
-        raise BrickworkError(f"unknown='{unknown}' is not a policy; choose one of {', '.join(UNKNOWN_POLICIES)}.")
+        raise BrickworkError(
+            f"unknown='{unknown}' is not a policy; choose one of {', '.join(UNKNOWN_POLICIES)}."
+        )
     tokens = tokenize(prompt, vocab.tokenizer, vocab.lowercase)
     missing = sorted({t for t in tokens if t not in vocab.index})
     if missing and unknown == "error":
-        shown = ", ".join(repr(t) for t in missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
-        raise BrickworkError(f"the prompt contains {len(missing)} {vocab.tokenizer}(s) that the model's vocabulary does not have: "
-                             f"{shown}; remove them, or pass unknown='skip' (--unknown skip) to drop them or 'unk' to map them to <unk>.")
+        shown = ", ".join(repr(t) for t in missing[:10]) + (
+            f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        )
+        raise BrickworkError(
+            f"the prompt contains {len(missing)} {vocab.tokenizer}(s) that the model's vocabulary "
+            "does not have: "
+            f"{shown}; remove them, or pass unknown='skip' (--unknown skip) to drop them or 'unk' "
+            "to map them to <unk>."
+        )
     if unknown == "skip":
         tokens = [t for t in tokens if t in vocab.index]
     return [vocab.index.get(t, UNK) for t in tokens]
 
 
-def generate(model: nn.Module, vocab, prompt: str, length: int = 200, *, unknown: str = "error", **options) -> Iterator[str]:
+def generate(
+    model: nn.Module, vocab, prompt: str, length: int = 200, *, unknown: str = "error", **options
+) -> Iterator[str]:
     """Stream generated text, one piece per new token (the prompt itself is not repeated).
 
     `vocab` is the model's `brickwork.data.Vocab` (`Vocab.from_json(model.metadata["vocab"])`);
@@ -174,8 +216,11 @@ def generate(model: nn.Module, vocab, prompt: str, length: int = 200, *, unknown
     ids = prompt_ids(vocab, prompt, unknown)
     out_dim = model.layer_info[-1]["output_shape"][-1] if hasattr(model, "layer_info") else None
     if out_dim is not None and out_dim < len(vocab):
-        raise BrickworkError(f"the model predicts {out_dim} token ids but its vocabulary has {len(vocab)}; the vocabulary belongs "
-                             f"to a different model (the last dense layer needs units: {len(vocab)}).")
+        raise BrickworkError(
+            f"the model predicts {out_dim} token ids but its vocabulary has {len(vocab)}; the "
+            "vocabulary belongs "
+            f"to a different model (the last dense layer needs units: {len(vocab)})."
+        )
     sep = " " if vocab.tokenizer == "word" else ""
     for token in generate_ids(model, ids, length, vocab_size=len(vocab), **options):
         yield sep + vocab.tokens[token]

@@ -16,7 +16,10 @@ def layer(type: str, *args, **fields) -> dict:
     kind = LAYERS.get(canonical(type) or type)
     names = kind.positional if kind else ()
     if len(args) > len(names):
-        raise TypeError(f"{type}() takes at most {len(names)} positional argument(s) ({', '.join(names)}), got {len(args)}")
+        raise TypeError(
+            f"{type}() takes at most {len(names)} positional argument(s) ({', '.join(names)}), "
+            f"got {len(args)}"
+        )
     return {"type": type, **dict(zip(names, args, strict=False)), **fields}
 
 

@@ -19,7 +19,9 @@ from brickwork.layers.registry import (
     register,
 )
 
-Size = Annotated[int, Field(ge=1)]  # a kernel, stride, pool or dilation size: 0 would divide by zero
+Size = Annotated[
+    int, Field(ge=1)
+]  # a kernel, stride, pool or dilation size: 0 would divide by zero
 Pad = Annotated[int, Field(ge=0)]
 IntOrList = Size | list[Size]
 PadOrList = Pad | list[Pad]
@@ -94,19 +96,40 @@ def _conv(cfg: ConvConfig, shape, dims: int):
     stride = _tuple(cfg.stride, dims, "stride")
     dilation = _tuple(cfg.dilation, dims, "dilation")
     if channels % cfg.groups or cfg.filters % cfg.groups:
-        raise ShapeError(f"groups={cfg.groups} must divide both the {channels} input channels and the {cfg.filters} filters")
+        raise ShapeError(
+            f"groups={cfg.groups} must divide both the {channels} input channels and the "
+            f"{cfg.filters} filters"
+        )
     padding, explicit, totals = _padding(cfg.padding, spatial, kernel, stride, dilation)
-    out_spatial = tuple(_out_len(n, k, s, t, d) for n, k, s, t, d in zip(spatial, kernel, stride, totals, dilation, strict=True))
+    out_spatial = tuple(
+        _out_len(n, k, s, t, d)
+        for n, k, s, t, d in zip(spatial, kernel, stride, totals, dilation, strict=True)
+    )
     if any(n is not None and n < 1 for n in out_spatial):
-        raise ShapeError(f"kernel {list(kernel)} is larger than the padded input {fmt(shape)}; use padding: same or a smaller kernel")
+        raise ShapeError(
+            f"kernel {list(kernel)} is larger than the padded input {fmt(shape)}; use padding: "
+            "same or a smaller kernel"
+        )
     cls = nn.Conv1d if dims == 1 else nn.Conv2d
-    conv = cls(channels, cfg.filters, kernel, stride=stride, padding=padding, dilation=dilation,
-               groups=cfg.groups, bias=cfg.use_bias)
+    conv = cls(
+        channels,
+        cfg.filters,
+        kernel,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=cfg.groups,
+        bias=cfg.use_bias,
+    )
     initialize(conv.weight, cfg.kernel_initializer, "kernel_initializer")
     if cfg.use_bias:
         initialize(conv.bias, cfg.bias_initializer, "bias_initializer")
     attach_regularizers(conv, weight=cfg.kernel_regularizer, bias=cfg.bias_regularizer)
-    module = conv if explicit is None else nn.Sequential(nn.ZeroPad1d(explicit) if dims == 1 else nn.ZeroPad2d(explicit), conv)
+    module = (
+        conv
+        if explicit is None
+        else nn.Sequential(nn.ZeroPad1d(explicit) if dims == 1 else nn.ZeroPad2d(explicit), conv)
+    )
     out_shape = (cfg.filters, *out_spatial)
     positions = math.prod(n or 1 for n in out_spatial)
     macs = positions * cfg.filters * (channels // cfg.groups) * math.prod(kernel)
@@ -132,25 +155,50 @@ class PoolConfig(LayerConfig):
 
 
 def _pool(cfg: PoolConfig, shape, dims: int, kind: str):
-    need_rank(shape, (dims + 1,), "a [channels, length] input" if dims == 1 else "a [channels, height, width] input")
+    need_rank(
+        shape,
+        (dims + 1,),
+        "a [channels, length] input" if dims == 1 else "a [channels, height, width] input",
+    )
     kernel = _tuple(cfg.pool_size, dims, "pool_size")
     stride = _tuple(cfg.stride if cfg.stride is not None else cfg.pool_size, dims, "stride")
     pad = _tuple(cfg.padding, dims, "padding")
     if any(2 * p > k for p, k in zip(pad, kernel, strict=True)):
         raise ShapeError(f"padding {list(pad)} must be at most half of pool_size {list(kernel)}")
-    out = tuple(_out_len(n, k, s, 2 * p, 1) for n, k, s, p in zip(shape[1:], kernel, stride, pad, strict=True))
+    out = tuple(
+        _out_len(n, k, s, 2 * p, 1)
+        for n, k, s, p in zip(shape[1:], kernel, stride, pad, strict=True)
+    )
     if any(n is not None and n < 1 for n in out):
-        raise ShapeError(f"pool_size {list(kernel)} is larger than the input {fmt(shape)}; remove this pooling layer or pool less")
-    cls = {("max", 1): nn.MaxPool1d, ("max", 2): nn.MaxPool2d, ("avg", 1): nn.AvgPool1d, ("avg", 2): nn.AvgPool2d}[kind, dims]
+        raise ShapeError(
+            f"pool_size {list(kernel)} is larger than the input {fmt(shape)}; remove this pooling "
+            "layer or pool less"
+        )
+    cls = {
+        ("max", 1): nn.MaxPool1d,
+        ("max", 2): nn.MaxPool2d,
+        ("avg", 1): nn.AvgPool1d,
+        ("avg", 2): nn.AvgPool2d,
+    }[kind, dims]
     return Built(cls(kernel, stride=stride, padding=pad), (shape[0], *out))
 
 
-@register("maxpool2d", PoolConfig, positional=["pool_size"], aliases=["maxpool", "max_pool2d", "maxpooling2d"])
+@register(
+    "maxpool2d",
+    PoolConfig,
+    positional=["pool_size"],
+    aliases=["maxpool", "max_pool2d", "maxpooling2d"],
+)
 def maxpool2d(cfg, shape):
     return _pool(cfg, shape, 2, "max")
 
 
-@register("avgpool2d", PoolConfig, positional=["pool_size"], aliases=["avgpool", "avg_pool2d", "averagepooling2d"])
+@register(
+    "avgpool2d",
+    PoolConfig,
+    positional=["pool_size"],
+    aliases=["avgpool", "avg_pool2d", "averagepooling2d"],
+)
 def avgpool2d(cfg, shape):
     return _pool(cfg, shape, 2, "avg")
 
@@ -160,7 +208,9 @@ def maxpool1d(cfg, shape):
     return _pool(cfg, shape, 1, "max")
 
 
-@register("avgpool1d", PoolConfig, positional=["pool_size"], aliases=["avg_pool1d", "averagepooling1d"])
+@register(
+    "avgpool1d", PoolConfig, positional=["pool_size"], aliases=["avg_pool1d", "averagepooling1d"]
+)
 def avgpool1d(cfg, shape):
     return _pool(cfg, shape, 1, "avg")
 
@@ -180,14 +230,27 @@ class GlobalPool(nn.Module):
         return self.kind
 
 
-
-@register("global_avg_pool", NoConfig, aliases=["globalavgpool", "global_average_pooling", "globalaveragepooling2d", "global_avg_pool2d", "global_avg_pool1d"])
+@register(
+    "global_avg_pool",
+    NoConfig,
+    aliases=[
+        "globalavgpool",
+        "global_average_pooling",
+        "globalaveragepooling2d",
+        "global_avg_pool2d",
+        "global_avg_pool1d",
+    ],
+)
 def global_avg_pool(cfg, shape):
     need_rank(shape, (2, 3), "a [channels, length] or [channels, height, width] input")
     return Built(GlobalPool("avg"), (shape[0],))
 
 
-@register("global_max_pool", NoConfig, aliases=["globalmaxpool", "globalmaxpooling2d", "global_max_pool2d", "global_max_pool1d"])
+@register(
+    "global_max_pool",
+    NoConfig,
+    aliases=["globalmaxpool", "globalmaxpooling2d", "global_max_pool2d", "global_max_pool1d"],
+)
 def global_max_pool(cfg, shape):
     need_rank(shape, (2, 3), "a [channels, length] or [channels, height, width] input")
     return Built(GlobalPool("max"), (shape[0],))

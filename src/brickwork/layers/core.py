@@ -34,8 +34,12 @@ class DenseConfig(LayerConfig):
 @register("dense", DenseConfig, positional=["units"], aliases=["linear", "fc"])
 def dense(cfg: DenseConfig, shape):
     """A fully connected layer on a flat input, or per time step on a [steps, features] input."""
-    need_rank(shape, (1, 2), "a flat input ([features], or [steps, features] per time step)",
-              "add `flatten` before it")
+    need_rank(
+        shape,
+        (1, 2),
+        "a flat input ([features], or [steps, features] per time step)",
+        "add `flatten` before it",
+    )
     if shape[-1] is None:
         raise ShapeError(f"needs a known feature size but receives {fmt(shape)}")
     module = nn.Linear(shape[-1], cfg.units, bias=cfg.use_bias)
@@ -63,12 +67,14 @@ def dropout2d(cfg: DropoutConfig, shape):
     return Built(nn.Dropout2d(cfg.rate), shape)
 
 
-
 @register("flatten", NoConfig)
 def flatten(cfg, shape):
     n = numel(shape)
     if n is None:
-        raise ShapeError(f"cannot flatten a variable-length input {fmt(shape)}; use a global pool or an rnn with return_sequences: false")
+        raise ShapeError(
+            f"cannot flatten a variable-length input {fmt(shape)}; use a global pool or an rnn "
+            "with return_sequences: false"
+        )
     return Built(nn.Flatten(), (n,))
 
 
@@ -100,10 +106,15 @@ def reshape(cfg: ReshapeConfig, shape):
     known = math.prod(d for d in target if d != -1)
     if -1 in target:
         if n % known:
-            raise ShapeError(f"cannot reshape {fmt(shape)} ({n} values) to {target}: {n} is not divisible by {known}")
+            raise ShapeError(
+                f"cannot reshape {fmt(shape)} ({n} values) to {target}: {n} is not divisible by "
+                f"{known}"
+            )
         target[target.index(-1)] = n // known
     if math.prod(target) != n:
-        raise ShapeError(f"cannot reshape {fmt(shape)} ({n} values) to {target} ({math.prod(target)} values)")
+        raise ShapeError(
+            f"cannot reshape {fmt(shape)} ({n} values) to {target} ({math.prod(target)} values)"
+        )
     return Built(Reshape(target), tuple(target))
 
 
@@ -135,21 +146,31 @@ class BatchNormConfig(LayerConfig):
 @register("batchnorm", BatchNormConfig, aliases=["batch_norm", "batchnormalization"])
 def batchnorm(cfg: BatchNormConfig, shape):
     """Batch normalization over the channel axis; picks the 1d or 2d form from the shape."""
-    need_rank(shape, (1, 2, 3), "a [features], [channels, length] or [channels, height, width] input")
+    need_rank(
+        shape, (1, 2, 3), "a [features], [channels, length] or [channels, height, width] input"
+    )
     cls = nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d
     return Built(cls(shape[0], eps=cfg.eps, momentum=cfg.momentum, affine=cfg.affine), shape)
 
 
 @register("batchnorm1d", BatchNormConfig)
 def batchnorm1d(cfg: BatchNormConfig, shape):
-    need_rank(shape, (1, 2), "a [features] or [channels, length] input", "use batchnorm2d for images")
-    return Built(nn.BatchNorm1d(shape[0], eps=cfg.eps, momentum=cfg.momentum, affine=cfg.affine), shape)
+    need_rank(
+        shape, (1, 2), "a [features] or [channels, length] input", "use batchnorm2d for images"
+    )
+    return Built(
+        nn.BatchNorm1d(shape[0], eps=cfg.eps, momentum=cfg.momentum, affine=cfg.affine), shape
+    )
 
 
 @register("batchnorm2d", BatchNormConfig)
 def batchnorm2d(cfg: BatchNormConfig, shape):
-    need_rank(shape, (3,), "a [channels, height, width] input", "use batchnorm1d for flat or 1-d inputs")
-    return Built(nn.BatchNorm2d(shape[0], eps=cfg.eps, momentum=cfg.momentum, affine=cfg.affine), shape)
+    need_rank(
+        shape, (3,), "a [channels, height, width] input", "use batchnorm1d for flat or 1-d inputs"
+    )
+    return Built(
+        nn.BatchNorm2d(shape[0], eps=cfg.eps, momentum=cfg.momentum, affine=cfg.affine), shape
+    )
 
 
 class LayerNormConfig(LayerConfig):
@@ -162,7 +183,9 @@ def layernorm(cfg: LayerNormConfig, shape):
     """Normalize over the last axis (features), or over every axis of the sample."""
     normalized = list(shape) if cfg.axes == "all" else [shape[-1]]
     if any(d is None for d in normalized):
-        raise ShapeError(f"cannot normalize over a variable-length axis of {fmt(shape)}; use axes: last")
+        raise ShapeError(
+            f"cannot normalize over a variable-length axis of {fmt(shape)}; use axes: last"
+        )
     return Built(nn.LayerNorm(normalized, eps=cfg.eps), shape)
 
 
@@ -205,12 +228,18 @@ def _check_axis(cfg: SoftmaxConfig, shape) -> None:
     """Catch a bad `axis` when the model is built, not at its first forward pass."""
     rank = len(shape)
     if not -rank <= cfg.axis < rank:
-        raise ShapeError(f"has axis {cfg.axis} but receives {fmt(shape)}, which has {rank} ax{'i' if rank == 1 else 'e'}s per sample; "
-                         f"use an axis from {-rank} to {rank - 1} (the batch axis is not counted; -1 is the last)")
+        raise ShapeError(
+            f"has axis {cfg.axis} but receives {fmt(shape)}, which has {rank} "
+            f"ax{'i' if rank == 1 else 'e'}s per sample; "
+            f"use an axis from {-rank} to {rank - 1} (the batch axis is not counted; -1 is the "
+            "last)"
+        )
 
 
 _activation("softmax", SoftmaxConfig, lambda c: nn.Softmax(dim=_batch_axis(c.axis)), _check_axis)
-_activation("log_softmax", SoftmaxConfig, lambda c: nn.LogSoftmax(dim=_batch_axis(c.axis)), _check_axis)
+_activation(
+    "log_softmax", SoftmaxConfig, lambda c: nn.LogSoftmax(dim=_batch_axis(c.axis)), _check_axis
+)
 
 
 def _batch_axis(axis: int) -> int:
@@ -224,4 +253,3 @@ def activation_module(name: str) -> nn.Module:
 
     kind = LAYERS[name]
     return kind.build(kind.config(), (1,)).module
-

@@ -26,8 +26,17 @@ INITIALIZERS = {
     "constant": lambda t, c: nn.init.constant_(t, c.value),
     "orthogonal": lambda t, c: nn.init.orthogonal_(t, gain=c.gain),
 }
-_NEEDS_MATRIX = {"he_normal", "he_uniform", "kaiming_normal", "kaiming_uniform", "xavier_normal",
-                 "xavier_uniform", "glorot_normal", "glorot_uniform", "orthogonal"}
+_NEEDS_MATRIX = {
+    "he_normal",
+    "he_uniform",
+    "kaiming_normal",
+    "kaiming_uniform",
+    "xavier_normal",
+    "xavier_uniform",
+    "glorot_normal",
+    "glorot_uniform",
+    "orthogonal",
+}
 
 
 class Initializer(BaseModel):
@@ -43,7 +52,11 @@ class Initializer(BaseModel):
 
     @classmethod
     def parse(cls, value: str | dict | Initializer) -> Initializer:
-        return value if isinstance(value, Initializer) else cls(**({"type": value} if isinstance(value, str) else value))
+        return (
+            value
+            if isinstance(value, Initializer)
+            else cls(**({"type": value} if isinstance(value, str) else value))
+        )
 
 
 class Regularizer(BaseModel):
@@ -61,13 +74,18 @@ def _known_initializer(value):
     raw = value if isinstance(value, str) else value.type
     name = raw.lower()
     if name not in INITIALIZERS:
-        raise ValueError(f"unknown initializer '{raw}'{did_you_mean(name, INITIALIZERS)}; choose one of {', '.join(INITIALIZERS)}")
+        raise ValueError(
+            f"unknown initializer '{raw}'{did_you_mean(name, INITIALIZERS)}; choose one of "
+            f"{', '.join(INITIALIZERS)}"
+        )
     return value
 
 
 InitField = Annotated[str | Initializer | None, AfterValidator(_known_initializer)]
 RegField = Regularizer | None
-Nonlinearity = Literal["relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softmax", "log_softmax"]
+Nonlinearity = Literal[
+    "relu", "leaky_relu", "elu", "gelu", "sigmoid", "tanh", "softmax", "log_softmax"
+]
 
 
 @torch.no_grad()
@@ -82,9 +100,15 @@ def initialize(tensor: torch.Tensor, spec: InitField, field: str = "") -> None:
     name = cfg.type.lower()
     where = f"field '{field}': " if field else ""
     if name not in INITIALIZERS:
-        raise BrickworkError(f"{where}unknown initializer '{cfg.type}'{did_you_mean(name, INITIALIZERS)}; choose one of {', '.join(INITIALIZERS)}.")
+        raise BrickworkError(
+            f"{where}unknown initializer '{cfg.type}'{did_you_mean(name, INITIALIZERS)}; choose "
+            f"one of {', '.join(INITIALIZERS)}."
+        )
     if name in _NEEDS_MATRIX and tensor.dim() < 2:
-        raise BrickworkError(f"{where}initializer '{name}' needs a weight matrix, not a bias vector; use zeros, ones, constant, normal or uniform for biases.")
+        raise BrickworkError(
+            f"{where}initializer '{name}' needs a weight matrix, not a bias vector; use zeros, "
+            "ones, constant, normal or uniform for biases."
+        )
     INITIALIZERS[name](tensor, cfg)
 
 

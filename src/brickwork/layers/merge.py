@@ -38,9 +38,13 @@ class Concat(nn.Module):
 
 def _same_shapes(shapes, what):
     if len(shapes) < 2:
-        raise ShapeError(f"{what} needs at least two inputs, got {len(shapes)}; list them under `inputs:`")
+        raise ShapeError(
+            f"{what} needs at least two inputs, got {len(shapes)}; list them under `inputs:`"
+        )
     if len({tuple(s) for s in shapes}) > 1:
-        raise ShapeError(f"{what} needs inputs of one shape but receives {', '.join(fmt(s) for s in shapes)}")
+        raise ShapeError(
+            f"{what} needs inputs of one shape but receives {', '.join(fmt(s) for s in shapes)}"
+        )
 
 
 @register("add", NoConfig, takes_many=True)
@@ -64,15 +68,23 @@ class ConcatConfig(LayerConfig):
 def concat(cfg: ConcatConfig, shapes):
     """Join inputs along a per-sample axis (0 = channels/features); other axes must agree."""
     if len(shapes) < 2:
-        raise ShapeError(f"concat needs at least two inputs, got {len(shapes)}; list them under `inputs:`")
+        raise ShapeError(
+            f"concat needs at least two inputs, got {len(shapes)}; list them under `inputs:`"
+        )
     rank = len(shapes[0])
     axis = cfg.axis if cfg.axis >= 0 else rank + cfg.axis
     if not 0 <= axis < rank or any(len(s) != rank for s in shapes):
-        raise ShapeError(f"concat on axis {cfg.axis} needs inputs of one rank with that axis, got {', '.join(fmt(s) for s in shapes)}")
+        raise ShapeError(
+            f"concat on axis {cfg.axis} needs inputs of one rank with that axis, got "
+            f"{', '.join(fmt(s) for s in shapes)}"
+        )
     for i in range(rank):
         if i != axis and len({s[i] for s in shapes}) > 1:
-            raise ShapeError(f"concat on axis {cfg.axis} needs the other axes to agree, got {', '.join(fmt(s) for s in shapes)}")
+            raise ShapeError(
+                f"concat on axis {cfg.axis} needs the other axes to agree, got "
+                f"{', '.join(fmt(s) for s in shapes)}"
+            )
     sizes = [s[axis] for s in shapes]
     joined = None if None in sizes else sum(sizes)
-    out = (*shapes[0][:axis], joined, *shapes[0][axis + 1:])
+    out = (*shapes[0][:axis], joined, *shapes[0][axis + 1 :])
     return Built(Concat(axis + 1), out)

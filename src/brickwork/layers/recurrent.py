@@ -23,7 +23,12 @@ class _Sequence:
     return_sequences: bool
 
     def forward(self, x, lengths=None, state=None):
-        if lengths is not None and self.bidirectional and self.num_layers == 1 and torch.onnx.is_in_onnx_export():
+        if (
+            lengths is not None
+            and self.bidirectional
+            and self.num_layers == 1
+            and torch.onnx.is_in_onnx_export()
+        ):
             return self._forward_two_pass(x, lengths, state)
         out, _ = self.forward_with_state(x, lengths, state)
         return out
@@ -33,7 +38,9 @@ class _Sequence:
         if lengths is not None and not self.bidirectional:
             return self._forward_masked(x, lengths, state)
         if lengths is not None:
-            packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
+            packed = pack_padded_sequence(
+                x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
+            )
             seq, state = super().forward(packed, state)
             seq, _ = pad_packed_sequence(seq, batch_first=True, total_length=x.shape[1])
         else:
@@ -70,8 +77,12 @@ class _Sequence:
         if not self.return_sequences:
             last = (lengths - 1).view(-1, 1, 1).expand(-1, 1, units)
             first = pad.view(-1, 1, 1).expand(-1, 1, units)
-            return torch.cat([forward_seq.gather(1, last), backward_seq.gather(1, first)], -1).squeeze(1)
-        backward_seq = backward_seq.gather(1, (t + pad).clamp(max=steps - 1).unsqueeze(-1).expand(-1, -1, units))
+            return torch.cat(
+                [forward_seq.gather(1, last), backward_seq.gather(1, first)], -1
+            ).squeeze(1)
+        backward_seq = backward_seq.gather(
+            1, (t + pad).clamp(max=steps - 1).unsqueeze(-1).expand(-1, -1, units)
+        )
         mask = (t < lengths.view(-1, 1)).unsqueeze(-1).to(x.dtype)
         return torch.cat([forward_seq, backward_seq], -1) * mask
 
@@ -107,22 +118,44 @@ class RecurrentConfig(LayerConfig):
 
 
 def _recurrent(cfg: RecurrentConfig, shape, cls, gates: int):
-    need_rank(shape, (2,), "a [steps, features] sequence",
-              "add `embedding` before it for token ids, or `reshape` for a flat input")
+    need_rank(
+        shape,
+        (2,),
+        "a [steps, features] sequence",
+        "add `embedding` before it for token ids, or `reshape` for a flat input",
+    )
     if shape[-1] is None:
         raise ShapeError(f"needs a known feature size but receives {fmt(shape)}")
     if cfg.dropout and cfg.num_layers == 1:
-        raise ShapeError("dropout applies between stacked layers, so it needs num_layers >= 2; add a `dropout` layer after it instead")
-    module = cls(shape[-1], cfg.units, num_layers=cfg.num_layers, bias=cfg.use_bias, batch_first=True,
-                 dropout=cfg.dropout, bidirectional=cfg.bidirectional)
+        raise ShapeError(
+            "dropout applies between stacked layers, so it needs num_layers >= 2; add a `dropout` "
+            "layer after it instead"
+        )
+    module = cls(
+        shape[-1],
+        cfg.units,
+        num_layers=cfg.num_layers,
+        bias=cfg.use_bias,
+        batch_first=True,
+        dropout=cfg.dropout,
+        bidirectional=cfg.bidirectional,
+    )
     module.return_sequences = cfg.return_sequences
-    fields = {"weight_ih": "kernel_initializer", "weight_hh": "recurrent_initializer",
-              "bias_ih": "bias_initializer", "bias_hh": "bias_initializer"}
+    fields = {
+        "weight_ih": "kernel_initializer",
+        "weight_hh": "recurrent_initializer",
+        "bias_ih": "bias_initializer",
+        "bias_hh": "bias_initializer",
+    }
     for name, param in module.named_parameters():
         field = fields[name.split("_l")[0]]
         initialize(param, getattr(cfg, field), field)
-    attach_regularizers(module, weight_ih=cfg.kernel_regularizer, weight_hh=cfg.recurrent_regularizer,
-                        bias=cfg.bias_regularizer)
+    attach_regularizers(
+        module,
+        weight_ih=cfg.kernel_regularizer,
+        weight_hh=cfg.recurrent_regularizer,
+        bias=cfg.bias_regularizer,
+    )
     dirs = 2 if cfg.bidirectional else 1
     width = cfg.units * dirs
     out = (shape[0], width) if cfg.return_sequences else (width,)

@@ -54,8 +54,13 @@ LAYERS: dict[str, LayerKind] = {}
 ALIASES: dict[str, str] = {}
 
 
-def register(name: str, config: type[LayerConfig], positional: Sequence[str] = (),
-             aliases: Sequence[str] = (), takes_many: bool = False):
+def register(
+    name: str,
+    config: type[LayerConfig],
+    positional: Sequence[str] = (),
+    aliases: Sequence[str] = (),
+    takes_many: bool = False,
+):
     """Decorator: make `build(cfg, in_shape) -> Built` available as layer type `name`."""
 
     def deco(build):

@@ -46,25 +46,38 @@ def build_model(spec: dict | Any) -> BrickModel:
     entries = parsed.layers if parsed.layers is not None else parsed.nodes
     nodes, resolve = build_nodes(entries, inputs, graph=parsed.nodes is not None)
     if not nodes:
-        raise BrickworkError("model: the model has no layers; list at least one under `layers:` or `nodes:`.")
+        raise BrickworkError(
+            "model: the model has no layers; list at least one under `layers:` or `nodes:`."
+        )
     outputs = [nodes[-1].name]
     if parsed.outputs:
         named = [parsed.outputs] if isinstance(parsed.outputs, str) else parsed.outputs
         for out in named:
             if out not in resolve:
-                raise BrickworkError(f"model.outputs: no node is named '{out}'{did_you_mean(out, resolve)}.")
+                raise BrickworkError(
+                    f"model.outputs: no node is named '{out}'{did_you_mean(out, resolve)}."
+                )
         outputs = [resolve[o] for o in named]
     return BrickModel(parsed.model_dump(exclude_none=True), nodes, inputs, outputs)
 
 
 def Sequential(layers: list, input_shape, name: str | None = None) -> BrickModel:  # noqa: N802
-    """Keras-style: `Sequential([Conv2D(32, 5), ReLU(), Flatten(), Dense(10)], input_shape=[1, 28, 28])`."""
+    """Keras-style: `Sequential([Conv2D(32, 5), ReLU(), Flatten(), Dense(10)], input_shape=[1, 28,
+    28])`.
+    """
     return build_model({"name": name, "input_shape": list(input_shape), "layers": list(layers)})
 
 
 def Graph(nodes: list, inputs: dict, outputs=None, name: str | None = None) -> BrickModel:  # noqa: N802
     """A graph of named nodes; each takes the previous node's output unless it names `inputs`."""
-    return build_model({"name": name, "inputs": {k: list(v) for k, v in inputs.items()}, "nodes": list(nodes), "outputs": outputs})
+    return build_model(
+        {
+            "name": name,
+            "inputs": {k: list(v) for k, v in inputs.items()},
+            "nodes": list(nodes),
+            "outputs": outputs,
+        }
+    )
 
 
 def normalize_entry(entry, where: str) -> dict:
@@ -73,15 +86,21 @@ def normalize_entry(entry, where: str) -> dict:
     if isinstance(entry, str):
         return {"type": entry}
     if not isinstance(entry, dict):
-        raise BrickworkError(f"{where}: expected a layer type name such as relu, or a mapping such as {{type: dense, units: 64}} "
-                             f"or {{dense: 64}}, found {entry!r}; each entry of `layers:`/`nodes:` is one layer.")
+        raise BrickworkError(
+            f"{where}: expected a layer type name such as relu, or a mapping such as {{type: "
+            "dense, units: 64} "
+            f"or {{dense: 64}}, found {entry!r}; each entry of `layers:`/`nodes:` is one layer."
+        )
     if "type" in entry:
         return dict(entry)
     keys = [k for k in entry if k not in NODE_FIELDS]
     if len(keys) > 1:  # `{dense: 64, activation: relu}`: the one key that names a layer type
         keys = [k for k in keys if canonical(k) in LAYERS] or keys
     if len(keys) != 1:
-        raise BrickworkError(f"{where}: a layer needs `type:` (e.g. {{type: dense, units: 10}}), found fields {sorted(entry)}.")
+        raise BrickworkError(
+            f"{where}: a layer needs `type:` (e.g. {{type: dense, units: 10}}), found fields "
+            f"{sorted(entry)}."
+        )
     kind, value = keys[0], entry[keys[0]]
     rest = {k: v for k, v in entry.items() if k != kind}
     if isinstance(value, dict):
@@ -90,11 +109,16 @@ def normalize_entry(entry, where: str) -> dict:
         return {"type": kind, **rest}
     registered = LAYERS.get(canonical(kind) or "")
     if not registered or not registered.positional:
-        raise BrickworkError(f"{where}: write `{kind}` with named fields, e.g. {{type: {kind}, ...}}, not `{kind}: {value!r}`.")
+        raise BrickworkError(
+            f"{where}: write `{kind}` with named fields, e.g. {{type: {kind}, ...}}, not `{kind}: "
+            f"{value!r}`."
+        )
     return {"type": kind, registered.positional[0]: value, **rest}
 
 
-def build_nodes(entries, inputs: dict[str, tuple], graph: bool, prefix: str = "") -> tuple[list[Node], dict[str, str]]:
+def build_nodes(
+    entries, inputs: dict[str, tuple], graph: bool, prefix: str = ""
+) -> tuple[list[Node], dict[str, str]]:
     """Build every entry in order; returns the nodes and a map from reference name to node."""
     resolve = {name: name for name in inputs}
     shapes = dict(inputs)
@@ -110,33 +134,63 @@ def build_nodes(entries, inputs: dict[str, tuple], graph: bool, prefix: str = ""
         trainable = entry.pop("trainable", True)
         kind = _kind(kind_name, where)
         counts[kind.name] = counts.get(kind.name, 0) + 1
-        name = str(name) if name is not None else f"{kind.name.split('.')[-1].split(':')[-1].lower()}_{counts[kind.name]}"
+        name = (
+            str(name)
+            if name is not None
+            else f"{kind.name.split('.')[-1].split(':')[-1].lower()}_{counts[kind.name]}"
+        )
         if name in resolve:
-            raise BrickworkError(f"{where}: the name '{name}' is used twice; give each layer a unique `name:`.")
+            raise BrickworkError(
+                f"{where}: the name '{name}' is used twice; give each layer a unique `name:`."
+            )
         label = f"{kind_name} '{name}' ({where})"
         if not isinstance(trainable, bool):
-            raise BrickworkError(f"{label}: field 'trainable' must be true or false, found {trainable!r}; write trainable: false to freeze the layer.")
+            raise BrickworkError(
+                f"{label}: field 'trainable' must be true or false, found {trainable!r}; write "
+                "trainable: false to freeze the layer."
+            )
         if refs is not None and not graph:
-            raise BrickworkError(f"{label}: `inputs:` belongs to the graph form (`nodes:`); a `layers:` list feeds each layer the one before.")
+            raise BrickworkError(
+                f"{label}: `inputs:` belongs to the graph form (`nodes:`); a `layers:` list feeds "
+                "each layer the one before."
+            )
         refs = [previous] if refs is None else ([refs] if isinstance(refs, str) else list(refs))
         for ref in refs:
             if ref not in resolve:
-                raise BrickworkError(f"{label}: input '{ref}' is not an earlier node or model input{did_you_mean(ref, resolve)}; nodes are built in order, so list it first.")
+                raise BrickworkError(
+                    f"{label}: input '{ref}' is not an earlier node or model "
+                    f"input{did_you_mean(ref, resolve)}; nodes are built in order, so list it "
+                    "first."
+                )
         in_names = [resolve[r] for r in refs]
         cfg = _config(kind, entry, label)
         in_shapes = [shapes[n] for n in in_names]
         if not kind.takes_many and len(in_shapes) != 1:
-            raise BrickworkError(f"{label}: takes one input but `inputs:` lists {len(in_shapes)}; merge them first with add or concat.")
+            raise BrickworkError(
+                f"{label}: takes one input but `inputs:` lists {len(in_shapes)}; merge them first "
+                "with add or concat."
+            )
         try:
             built = kind.build(cfg, in_shapes if kind.takes_many else in_shapes[0])
         except ShapeError as e:
             raise BrickworkError(f"{label} {e}.") from None
-        except BrickworkError as e:  # a field checked at build time, or a layer inside a residual block
+        except (
+            BrickworkError
+        ) as e:  # a field checked at build time, or a layer inside a residual block
             raise BrickworkError(f"{label}: {e}") from None
         if trainable is False:
             built.module.requires_grad_(False)
-        nodes.append(Node(name, kind.name, built.module, in_names, tuple(built.out_shape), built.macs,
-                          {"trainable": trainable}))
+        nodes.append(
+            Node(
+                name,
+                kind.name,
+                built.module,
+                in_names,
+                tuple(built.out_shape),
+                built.macs,
+                {"trainable": trainable},
+            )
+        )
         shapes[name] = tuple(built.out_shape)
         last = name
         act = getattr(cfg, "activation", None)
@@ -155,7 +209,11 @@ def _kind(name: str, where: str):
     found = canonical(name)
     if found is None:
         choices = list(LAYERS) + list(ALIASES)
-        raise BrickworkError(f"{where}: unknown layer type '{name}'{did_you_mean(name.lower(), choices)}; run `brickwork layers` for the list, or give a custom layer as 'package.module:ClassName'.")
+        raise BrickworkError(
+            f"{where}: unknown layer type '{name}'{did_you_mean(name.lower(), choices)}; run "
+            "`brickwork layers` for the list, or give a custom layer as "
+            "'package.module:ClassName'."
+        )
     return LAYERS[found]
 
 
@@ -173,7 +231,9 @@ class ResidualConfig(LayerConfig):
 
 
 class Residual(nn.Module):
-    """`body(x) + shortcut(x)`: the shortcut is the identity, or a 1x1 projection when shapes differ."""
+    """`body(x) + shortcut(x)`: the shortcut is the identity, or a 1x1 projection when shapes
+    differ.
+    """
 
     def __init__(self, body: nn.Module, shortcut: nn.Module):
         super().__init__()
@@ -195,7 +255,10 @@ def residual(cfg: ResidualConfig, shape):
     macs = sum(n.macs for n in nodes)
     if cfg.shortcut == "identity" or (cfg.shortcut == "auto" and out == shape):
         if out != shape:
-            raise ShapeError(f"an identity shortcut needs the body to keep the shape, but it maps {fmt(shape)} to {fmt(out)}; use shortcut: projection")
+            raise ShapeError(
+                f"an identity shortcut needs the body to keep the shape, but it maps {fmt(shape)} "
+                f"to {fmt(out)}; use shortcut: projection"
+            )
         shortcut = nn.Identity()
     else:
         shortcut, extra = _projection(shape, out)
@@ -210,25 +273,37 @@ def _projection(shape, out):
         strides = []
         for a, b in zip(shape[1:], out[1:], strict=True):
             if a is None or b is None or a % b:
-                raise ShapeError(f"cannot project {fmt(shape)} onto {fmt(out)} with a strided 1x1 convolution")
+                raise ShapeError(
+                    f"cannot project {fmt(shape)} onto {fmt(out)} with a strided 1x1 convolution"
+                )
             strides.append(a // b)
-        conv = (nn.Conv1d if len(shape) == 2 else nn.Conv2d)(shape[0], out[0], 1, stride=tuple(strides))
+        conv = (nn.Conv1d if len(shape) == 2 else nn.Conv2d)(
+            shape[0], out[0], 1, stride=tuple(strides)
+        )
         positions = 1
         for d in out[1:]:
             positions *= d
         return conv, positions * shape[0] * out[0]
-    raise ShapeError(f"cannot project {fmt(shape)} onto {fmt(out)}; make the body keep the rank of its input")
+    raise ShapeError(
+        f"cannot project {fmt(shape)} onto {fmt(out)}; make the body keep the rank of its input"
+    )
 
 
 def _custom_kind(path: str, where: str):
     """A user's own nn.Module given as 'package.module:ClassName'; its fields go to __init__."""
     module_name, _, class_name = path.partition(":")
     if not module_name or not class_name.isidentifier():
-        raise BrickworkError(f"{where}: custom layer '{path}' must look like 'package.module:ClassName', with both parts given.")
+        raise BrickworkError(
+            f"{where}: custom layer '{path}' must look like 'package.module:ClassName', with both "
+            "parts given."
+        )
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError, ValueError, TypeError) as e:
-        raise BrickworkError(f"{where}: cannot import custom layer '{path}' ({e}); check the module is importable (on PYTHONPATH) and the class name.") from None
+        raise BrickworkError(
+            f"{where}: cannot import custom layer '{path}' ({e}); check the module is importable "
+            "(on PYTHONPATH) and the class name."
+        ) from None
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise BrickworkError(f"{where}: custom layer '{path}' is not a torch.nn.Module subclass.")
     return _CustomKind(path, cls)
@@ -260,5 +335,7 @@ class _CustomKind:
             with torch.no_grad():
                 out = module(probe)
         except Exception as e:  # the user's code: report which layer failed and on what shape
-            raise ShapeError(f"failed on an input of shape {fmt(shape)}: {type(e).__name__}: {e}") from None
+            raise ShapeError(
+                f"failed on an input of shape {fmt(shape)}: {type(e).__name__}: {e}"
+            ) from None
         return Built(module, tuple(out.shape[1:]))

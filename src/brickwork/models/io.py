@@ -69,7 +69,9 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_safetensors(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict, fmt: str) -> Path:
+def write_safetensors(
+    path: str | Path, tensors: dict[str, torch.Tensor], meta: dict, fmt: str
+) -> Path:
     """Tensors (copied to CPU, untied) plus `meta` as JSON in the header, written atomically."""
     plain = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}
     header = {"format": fmt, META_KEY: json.dumps(meta)}
@@ -80,29 +82,46 @@ def read_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict, s
     """(tensors, meta, format) of a file written by `write_safetensors`."""
     path = Path(path)
     if not path.is_file():
-        raise BrickworkError(f"model file '{path}' does not exist; pass a .safetensors file written by brickwork (e.g. runs/NAME/model.safetensors).")
+        raise BrickworkError(
+            f"model file '{path}' does not exist; pass a .safetensors file written by brickwork "
+            "(e.g. runs/NAME/model.safetensors)."
+        )
     data = path.read_bytes()
     try:
         (size,) = struct.unpack("<Q", data[:8])
         header = json.loads(data[8 : 8 + size]).get("__metadata__") or {}
         tensors = safetensors.torch.load(data)
     except Exception as e:  # noqa: BLE001 - any parse failure means "not a safetensors file"
-        raise BrickworkError(f"'{path}' is not a readable .safetensors file ({type(e).__name__}: {e}); was it written by brickwork?") from None
+        raise BrickworkError(
+            f"'{path}' is not a readable .safetensors file ({type(e).__name__}: {e}); was it "
+            "written by brickwork?"
+        ) from None
     if META_KEY not in header:
-        raise BrickworkError(f"'{path}' is a safetensors file without brickwork metadata; load its tensors with safetensors.torch.load_file and a model of your own.")
+        raise BrickworkError(
+            f"'{path}' is a safetensors file without brickwork metadata; load its tensors with "
+            "safetensors.torch.load_file and a model of your own."
+        )
     return tensors, json.loads(header[META_KEY]), header.get("format", MODEL_FORMAT)
 
 
 def versions() -> dict[str, str]:
     from brickwork import __version__
 
-    return {"brickwork": __version__, "torch": torch.__version__, "python": platform.python_version()}
+    return {
+        "brickwork": __version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def model_meta(model: nn.Module) -> dict:
     """What a model file records about `model`: its spec, input shape and `model.metadata`."""
-    return {"model_spec": getattr(model, "spec", None), "input_shape": getattr(model, "input_shape", None),
-            **getattr(model, "metadata", {}), "versions": versions()}
+    return {
+        "model_spec": getattr(model, "spec", None),
+        "input_shape": getattr(model, "input_shape", None),
+        **getattr(model, "metadata", {}),
+        "versions": versions(),
+    }
 
 
 def save_model(model: nn.Module, path: str | Path, **meta) -> Path:
@@ -115,7 +134,9 @@ def save_model(model: nn.Module, path: str | Path, **meta) -> Path:
     return write_safetensors(path, model.state_dict(), {**model_meta(model), **meta}, MODEL_FORMAT)
 
 
-def load(path: str | Path, model: nn.Module | None = None, device: str | torch.device = "cpu") -> nn.Module:
+def load(
+    path: str | Path, model: nn.Module | None = None, device: str | torch.device = "cpu"
+) -> nn.Module:
     """Rebuild the model saved at `path` (a model file or a training checkpoint), in eval mode.
 
     The model is built from the spec in the file; pass `model=` for a file saved from a plain
@@ -123,11 +144,14 @@ def load(path: str | Path, model: nn.Module | None = None, device: str | torch.d
     """
     tensors, meta, fmt = read_safetensors(path)
     if fmt == CHECKPOINT_FORMAT:
-        tensors = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+        tensors = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
         meta = meta.get("model_meta", {})
     if model is None:
         if not meta.get("model_spec"):
-            raise BrickworkError(f"'{path}' was saved from a plain nn.Module and holds no model spec; build the same module and call load(path, model=module).")
+            raise BrickworkError(
+                f"'{path}' was saved from a plain nn.Module and holds no model spec; build the "
+                "same module and call load(path, model=module)."
+            )
         from brickwork.models import build_model
 
         model = build_model(meta["model_spec"])
@@ -137,17 +161,33 @@ def load(path: str | Path, model: nn.Module | None = None, device: str | torch.d
 
 
 def load_weights(model: nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
-    """Copy `tensors` into `model`, or raise naming every missing, unexpected and mis-shaped tensor."""
+    """Copy `tensors` into `model`, or raise naming every missing, unexpected and mis-shaped
+    tensor.
+    """
     own = model.state_dict()
     missing = [k for k in own if k not in tensors]
     unexpected = [k for k in tensors if k not in own]
-    shapes = [f"{k} (file {list(tensors[k].shape)}, model {list(own[k].shape)})"
-              for k in own if k in tensors and tensors[k].shape != own[k].shape]
+    shapes = [
+        f"{k} (file {list(tensors[k].shape)}, model {list(own[k].shape)})"
+        for k in own
+        if k in tensors and tensors[k].shape != own[k].shape
+    ]
     if missing or unexpected or shapes:
-        parts = [f"{label}: {_few(items)}" for label, items in
-                 (("missing from the file", missing), ("unexpected in the file", unexpected), ("different shapes", shapes)) if items]
-        raise BrickworkError(f"the weights in '{source}' do not fit this model; {'; '.join(parts)}. The file was saved from a different "
-                             "architecture: load it with brickwork.load(path), which rebuilds the saved one, or change the model to match.")
+        parts = [
+            f"{label}: {_few(items)}"
+            for label, items in (
+                ("missing from the file", missing),
+                ("unexpected in the file", unexpected),
+                ("different shapes", shapes),
+            )
+            if items
+        ]
+        raise BrickworkError(
+            f"the weights in '{source}' do not fit this model; {'; '.join(parts)}. The file was "
+            "saved from a different "
+            "architecture: load it with brickwork.load(path), which rebuilds the saved one, or "
+            "change the model to match."
+        )
     model.load_state_dict(tensors)
 
 

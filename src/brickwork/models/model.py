@@ -24,13 +24,27 @@ class BrickModel(nn.Module):
         self.outputs = outputs
         self.layers = nn.ModuleDict((node.name, node.module) for node in nodes)
         self.layer_info = [
-            {"name": n.name, "type": n.kind, "inputs": n.inputs, "output_shape": list(n.out_shape), "macs": n.macs}
+            {
+                "name": n.name,
+                "type": n.kind,
+                "inputs": n.inputs,
+                "output_shape": list(n.out_shape),
+                "macs": n.macs,
+            }
             for n in nodes
         ]
         self._plan = [(n.name, n.module, tuple(n.inputs), _role(n.module)) for n in nodes]
         first = nodes[0].inputs == [list(inputs)[0]]
-        self._chain = len(inputs) == 1 and len(outputs) == 1 and outputs[0] == nodes[-1].name and first and all(
-            len(b.inputs) == 1 and b.inputs[0] == a.name for a, b in zip(nodes, nodes[1:], strict=False))
+        self._chain = (
+            len(inputs) == 1
+            and len(outputs) == 1
+            and outputs[0] == nodes[-1].name
+            and first
+            and all(
+                len(b.inputs) == 1 and b.inputs[0] == a.name
+                for a, b in zip(nodes, nodes[1:], strict=False)
+            )
+        )
         self._penalties = penalty_terms(self)
 
     @property
@@ -47,7 +61,10 @@ class BrickModel(nn.Module):
         if len(xs) == 1 and isinstance(xs[0], dict):
             xs = tuple(xs[0][name] for name in self.input_shapes)
         if len(xs) != len(self.input_shapes):
-            raise TypeError(f"this model takes {len(self.input_shapes)} input(s) ({', '.join(self.input_shapes)}), got {len(xs)}")
+            raise TypeError(
+                f"this model takes {len(self.input_shapes)} input(s) "
+                f"({', '.join(self.input_shapes)}), got {len(xs)}"
+            )
         lengths = None
         if self._chain:
             x = xs[0]
@@ -61,7 +78,9 @@ class BrickModel(nn.Module):
             args = [values[i] for i in inputs]
             if role == "embed":
                 lengths = (args[0] != module.padding_idx).sum(-1)
-            values[name] = module(args[0], lengths) if role == "rnn" and lengths is not None else module(*args)
+            values[name] = (
+                module(args[0], lengths) if role == "rnn" and lengths is not None else module(*args)
+            )
         outs = tuple(values[o] for o in self.outputs)
         return outs[0] if len(outs) == 1 else outs
 
@@ -81,9 +100,14 @@ class BrickModel(nn.Module):
         """Zeros (or token id 1) of the input shape(s), variable lengths set to 8."""
         device = next((p.device for p in self.parameters()), torch.device("cpu"))
         return tuple(
-            torch.full((batch, *[8 if d is None else d for d in shape]), 1 if self.input_dtype == torch.long else 0,
-                       dtype=self.input_dtype, device=device)
-            for shape in self.input_shapes.values())
+            torch.full(
+                (batch, *[8 if d is None else d for d in shape]),
+                1 if self.input_dtype == torch.long else 0,
+                dtype=self.input_dtype,
+                device=device,
+            )
+            for shape in self.input_shapes.values()
+        )
 
 
 def _role(module: nn.Module) -> str:

@@ -17,7 +17,9 @@ def summary(model: nn.Module) -> dict:
         params = list(model.layers[info["name"]].parameters())
         trainable = sum(p.numel() for p in params if p.requires_grad)
         frozen = sum(p.numel() for p in params if not p.requires_grad)
-        rows.append({**info, "trainable": trainable, "frozen": frozen, "params": trainable + frozen})
+        rows.append(
+            {**info, "trainable": trainable, "frozen": frozen, "params": trainable + frozen}
+        )
     params = list(model.parameters())
     total = sum(p.numel() for p in params)
     trainable = sum(p.numel() for p in params if p.requires_grad)
@@ -60,21 +62,36 @@ def print_summary(model: nn.Module, console=None) -> dict:
     data = summary(model)
     console = console or Console()
     title = f"Model: {data['name']}" if data["name"] else "Model"
-    inputs = ", ".join(fmt(v) if k == "input" else f"{k} {fmt(v)}" for k, v in data["inputs"].items())
+    inputs = ", ".join(
+        fmt(v) if k == "input" else f"{k} {fmt(v)}" for k, v in data["inputs"].items()
+    )
     table = Table(title=f"{title}  (input {inputs})", title_justify="left")
-    for col, just in (("Layer", "left"), ("Type", "left"), ("Output shape", "left"), ("Params", "right"),
-                      ("Frozen", "right"), ("MACs", "right")):
+    for col, just in (
+        ("Layer", "left"),
+        ("Type", "left"),
+        ("Output shape", "left"),
+        ("Params", "right"),
+        ("Frozen", "right"),
+        ("MACs", "right"),
+    ):
         table.add_column(col, justify=just)
     graph = any(len(r["inputs"]) > 1 for r in data["layers"]) or len(data["inputs"]) > 1
     if graph:
         table.add_column("Inputs")
     for r in data["layers"]:
-        cells = [r["name"], r["type"], fmt(r["output_shape"]), f"{r['params']:,}", f"{r['frozen']:,}" if r["frozen"] else "",
-                 _count(r["macs"]) if r["macs"] else ""]
+        cells = [
+            r["name"],
+            r["type"],
+            fmt(r["output_shape"]),
+            f"{r['params']:,}",
+            f"{r['frozen']:,}" if r["frozen"] else "",
+            _count(r["macs"]) if r["macs"] else "",
+        ]
         table.add_row(*cells, *([", ".join(r["inputs"])] if graph else []))
     console.print(table)
     console.print(
         f"Total params: {data['total_params']:,} ({_size(data['param_bytes'])})   "
         f"Trainable: {data['trainable_params']:,}   Frozen: {data['frozen_params']:,}   "
-        f"MACs/sample: {_count(data['total_macs'])} ({data['total_macs']:,})")
+        f"MACs/sample: {_count(data['total_macs'])} ({data['total_macs']:,})"
+    )
     return data

@@ -50,14 +50,20 @@ class ServeConfig:
 
 
 def model_kind(model: torch.nn.Module, meta: dict) -> str:
-    """What the page shows: image_classifier, language_model, forecaster, classifier or regression."""
+    """What the page shows: image_classifier, language_model, forecaster, classifier or
+    regression.
+    """
     from brickwork.data.inputs import is_image_model
 
     task = meta.get("task")
     if task == "language_model" and meta.get("vocab"):
         return "language_model"
     if task == "regression":
-        return "forecaster" if (meta.get("data") or {}).get("dataset") == "timeseries" else "regression"
+        return (
+            "forecaster"
+            if (meta.get("data") or {}).get("dataset") == "timeseries"
+            else "regression"
+        )
     return "image_classifier" if is_image_model(model.input_shape) else "classifier"
 
 
@@ -69,25 +75,49 @@ def describe(model: torch.nn.Module, meta: dict, kind: str, config: ServeConfig)
     s = summary(model)
     vocab = meta.get("vocab") or {}
     endpoints = ["GET /", "GET /health", "GET /info", "POST /predict"]
-    endpoints += {"language_model": ["POST /generate"], "forecaster": ["POST /forecast"]}.get(kind, [])
+    endpoints += {"language_model": ["POST /generate"], "forecaster": ["POST /forecast"]}.get(
+        kind, []
+    )
     return {
-        "name": meta.get("name") or s["name"], "kind": kind, "task": meta.get("task"),
-        "input_shape": list(model.input_shape), "input_dtype": str(model.input_dtype).replace("torch.", ""),
-        "classes": meta.get("class_names"), "vocab_size": len(vocab["tokens"]) if vocab else None,
-        "pixel_range": pixel_range(meta.get("preprocessing")) if kind == "image_classifier" else None,
+        "name": meta.get("name") or s["name"],
+        "kind": kind,
+        "task": meta.get("task"),
+        "input_shape": list(model.input_shape),
+        "input_dtype": str(model.input_dtype).replace("torch.", ""),
+        "classes": meta.get("class_names"),
+        "vocab_size": len(vocab["tokens"]) if vocab else None,
+        "pixel_range": pixel_range(meta.get("preprocessing"))
+        if kind == "image_classifier"
+        else None,
         "metrics": {"train": meta.get("train_metrics"), "test": meta.get("test_metrics")},
-        "parameters": s["total_params"], "macs": s["total_macs"],
-        "layers": [{k: layer[k] for k in ("name", "type", "output_shape", "params")} for layer in s["layers"]],
-        "forecast": {k: (meta.get("data") or {}).get(k) for k in ("lookback", "horizon", "target_columns")} if kind == "forecaster" else None,
-        "preprocessing": meta.get("preprocessing"), "limits": asdict(config), "endpoints": endpoints,
+        "parameters": s["total_params"],
+        "macs": s["total_macs"],
+        "layers": [
+            {k: layer[k] for k in ("name", "type", "output_shape", "params")}
+            for layer in s["layers"]
+        ],
+        "forecast": {
+            k: (meta.get("data") or {}).get(k) for k in ("lookback", "horizon", "target_columns")
+        }
+        if kind == "forecaster"
+        else None,
+        "preprocessing": meta.get("preprocessing"),
+        "limits": asdict(config),
+        "endpoints": endpoints,
         "versions": meta.get("versions"),
     }
 
 
 def _check_servable(model: torch.nn.Module) -> None:
-    if len(getattr(model, "input_shapes", {"input": None})) != 1 or len(getattr(model, "outputs", [None])) != 1:
-        raise BrickworkError("brickwork serve handles models with one input and one output; this model has "
-                             f"inputs {list(model.input_shapes)} and outputs {list(model.outputs)}. Serve it from your own code.")
+    if (
+        len(getattr(model, "input_shapes", {"input": None})) != 1
+        or len(getattr(model, "outputs", [None])) != 1
+    ):
+        raise BrickworkError(
+            "brickwork serve handles models with one input and one output; this model has "
+            f"inputs {list(model.input_shapes)} and outputs {list(model.outputs)}. Serve it from "
+            "your own code."
+        )
 
 
 def create_app(model: torch.nn.Module | str | Path, config: ServeConfig | None = None) -> FastAPI:
@@ -106,7 +136,9 @@ def create_app(model: torch.nn.Module | str | Path, config: ServeConfig | None =
     kind = model_kind(model, meta)
     info = describe(model, meta, kind, config)
     activation = output_activation(model)
-    page = resources.files("brickwork.serve").joinpath("static/index.html").read_text(encoding="utf-8")
+    page = (
+        resources.files("brickwork.serve").joinpath("static/index.html").read_text(encoding="utf-8")
+    )
 
     @torch.inference_mode()
     def forward(x: torch.Tensor) -> torch.Tensor:
@@ -119,7 +151,13 @@ def create_app(model: torch.nn.Module | str | Path, config: ServeConfig | None =
         yield
         worker.cancel()
 
-    app = FastAPI(title=f"brickwork: {info['name']}", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title=f"brickwork: {info['name']}",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.add_middleware(limit_body, max_bytes=config.max_body_bytes)
     _error_handlers(app)
 
@@ -152,26 +190,44 @@ def _error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, e: HTTPException):
-        message = {404: f"no such endpoint: {request.method} {request.url.path}; see GET /info for the endpoints.",
-                   405: f"{request.url.path} does not accept {request.method}; see GET /info for the endpoints."}.get(e.status_code, str(e.detail))
+        message = {
+            404: f"no such endpoint: {request.method} {request.url.path}; see GET /info for the "
+            "endpoints.",
+            405: f"{request.url.path} does not accept {request.method}; see GET /info for the "
+            "endpoints.",
+        }.get(e.status_code, str(e.detail))
         return error_response(e.status_code, message)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, e: RequestValidationError):
-        return error_response(422, "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()))
+        return error_response(
+            422, "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+        )
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, e: Exception):
-        return error_response(500, f"internal error ({type(e).__name__}); the server log has the details.")
+        return error_response(
+            500, f"internal error ({type(e).__name__}); the server log has the details."
+        )
 
 
-def run(model: str | Path, host: str = "127.0.0.1", port: int = 8000, config: ServeConfig | None = None,
-        log_level: str = "info") -> None:
-    """Load the model and serve it until interrupted (loopback only unless `host` says otherwise)."""
+def run(
+    model: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    config: ServeConfig | None = None,
+    log_level: str = "info",
+) -> None:
+    """Load the model and serve it until interrupted (loopback only unless `host` says
+    otherwise).
+    """
     import uvicorn
 
     config = config or ServeConfig()
     torch.set_num_threads(config.threads or max(1, min(4, os.cpu_count() or 1)))
     app = create_app(model, config)
-    print(f"serving {app.title.split(': ', 1)[1]} on http://{host}:{port}/ (Ctrl-C to stop)", flush=True)
+    print(
+        f"serving {app.title.split(': ', 1)[1]} on http://{host}:{port}/ (Ctrl-C to stop)",
+        flush=True,
+    )
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_keep_alive=5)

@@ -25,7 +25,9 @@ async def _next_batch(queue: asyncio.Queue, max_batch: int) -> list:
     return items
 
 
-async def batch_worker(queue: asyncio.Queue, forward: Callable[[torch.Tensor], torch.Tensor], max_batch: int) -> None:
+async def batch_worker(
+    queue: asyncio.Queue, forward: Callable[[torch.Tensor], torch.Tensor], max_batch: int
+) -> None:
     """Serve `queue` of (inputs [n, ...], future) forever; each future gets its n output rows."""
     while True:
         items = await _next_batch(queue, max_batch)

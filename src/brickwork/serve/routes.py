@@ -24,8 +24,18 @@ from brickwork.serve.validation import (
 PREDICT_EXAMPLE = '{"inputs": [[...]], "top_k": 3}'
 GENERATE_EXAMPLE = '{"prompt": "ROMEO:", "length": 200, "temperature": 0.8, "top_k": 20}'
 
+IMAGE_HINT = ", or an image (multipart field file, or image/png bytes)"
 
-def add_model_routes(app: FastAPI, model: torch.nn.Module, meta: dict, kind: str, activation: str | None, config, submit) -> None:
+
+def add_model_routes(
+    app: FastAPI,
+    model: torch.nn.Module,
+    meta: dict,
+    kind: str,
+    activation: str | None,
+    config,
+    submit,
+) -> None:
     """Register /predict, /generate and /forecast for `model` on `app`."""
     from brickwork.data import apply_preprocessing
     from brickwork.data.text import Vocab
@@ -37,7 +47,10 @@ def add_model_routes(app: FastAPI, model: torch.nn.Module, meta: dict, kind: str
     vocab = Vocab.from_json(meta["vocab"]) if meta.get("vocab") else None
     vocab_size = len(vocab) if vocab is not None else _embedding_size(model) if tokens else None
     # a language model's next-token distribution is labelled by the vocabulary
-    labels = {**meta, "class_names": vocab.tokens if kind == "language_model" else meta.get("class_names")}
+    labels = {
+        **meta,
+        "class_names": vocab.tokens if kind == "language_model" else meta.get("class_names"),
+    }
 
     def prepare(raw: np.ndarray) -> torch.Tensor:
         try:
@@ -59,8 +72,11 @@ def add_model_routes(app: FastAPI, model: torch.nn.Module, meta: dict, kind: str
             data, top_k = await _image_upload(request, content_type, body, kind)
             raw = await run_in_threadpool(_decode_image, data, input_shape, preprocessing)
         else:
-            raise RequestError(415, f"Content-Type '{content_type or 'none'}' is not accepted; send application/json "
-                                    f"{PREDICT_EXAMPLE}{', or an image (multipart field file, or image/png bytes)' if kind == 'image_classifier' else ''}.")
+            raise RequestError(
+                415,
+                f"Content-Type '{content_type or 'none'}' is not accepted; send application/json "
+                f"{PREDICT_EXAMPLE}{IMAGE_HINT if kind == 'image_classifier' else ''}.",
+            )
         x = await run_in_threadpool(prepare, raw)
         out = await submit(request.app.state.queue, x)
         if kind == "language_model":
@@ -70,45 +86,87 @@ def add_model_routes(app: FastAPI, model: torch.nn.Module, meta: dict, kind: str
     @app.post("/generate")
     async def generate_text(request: Request):
         if kind != "language_model":
-            raise RequestError(404, f"/generate is for language models; this model's kind is {kind}; use POST /predict.")
-        doc = check_object(parse_json(await request.body()), {"prompt", "length", "temperature", "top_k", "top_p", "seed"}, GENERATE_EXAMPLE)
+            raise RequestError(
+                404,
+                f"/generate is for language models; this model's kind is {kind}; use POST "
+                "/predict.",
+            )
+        doc = check_object(
+            parse_json(await request.body()),
+            {"prompt", "length", "temperature", "top_k", "top_p", "seed"},
+            GENERATE_EXAMPLE,
+        )
         prompt = check_prompt(doc.get("prompt"), vocab, config.max_prompt_chars)
-        options = {"length": number(doc, "length", min(200, config.max_generate_length), 1, config.max_generate_length, integer=True),
-                   "temperature": number(doc, "temperature", 1.0, 0, 10),
-                   "top_k": number(doc, "top_k", None, 0, len(vocab), integer=True, allow_null=True),
-                   "top_p": number(doc, "top_p", None, 1e-6, 1, allow_null=True),
-                   "seed": number(doc, "seed", None, 0, 2**63 - 1, integer=True, allow_null=True)}
+        options = {
+            "length": number(
+                doc,
+                "length",
+                min(200, config.max_generate_length),
+                1,
+                config.max_generate_length,
+                integer=True,
+            ),
+            "temperature": number(doc, "temperature", 1.0, 0, 10),
+            "top_k": number(doc, "top_k", None, 0, len(vocab), integer=True, allow_null=True),
+            "top_p": number(doc, "top_p", None, 1e-6, 1, allow_null=True),
+            "seed": number(doc, "seed", None, 0, 2**63 - 1, integer=True, allow_null=True),
+        }
         from brickwork.generate import generate
 
         pieces = generate(model, vocab, prompt, **options)
-        try:  # the prompt's forward pass and first token: errors here are still a 4xx, not a cut stream
+        # the prompt's forward pass and first token: errors here are still a 4xx, not a cut stream
+        try:
             first = await run_in_threadpool(next, pieces, "")
         except BrickworkError as e:
             raise RequestError(422, str(e)) from None
-        return StreamingResponse(chain([first], pieces), media_type="text/plain; charset=utf-8",
-                                 headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+        return StreamingResponse(
+            chain([first], pieces),
+            media_type="text/plain; charset=utf-8",
+            headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+        )
 
     @app.post("/forecast")
     async def forecast(request: Request):
         if kind != "forecaster":
-            raise RequestError(404, f"/forecast is for time-series forecasters; this model's kind is {kind}; use POST /predict.")
-        doc = check_object(parse_json(await request.body()), {"history", "steps"}, '{"history": [...], "steps": 12}')
+            raise RequestError(
+                404,
+                f"/forecast is for time-series forecasters; this model's kind is {kind}; use POST "
+                "/predict.",
+            )
+        doc = check_object(
+            parse_json(await request.body()),
+            {"history", "steps"},
+            '{"history": [...], "steps": 12}',
+        )
         return await run_in_threadpool(_forecast, model, doc)
 
 
-async def _image_upload(request: Request, content_type: str, body: bytes, kind: str) -> tuple[bytes, int]:
-    """The image bytes and top_k of an upload: multipart field `file` (and `top_k`), or raw bytes."""
+async def _image_upload(
+    request: Request, content_type: str, body: bytes, kind: str
+) -> tuple[bytes, int]:
+    """The image bytes and top_k of an upload: multipart field `file` (and `top_k`), or raw
+    bytes.
+    """
     if kind != "image_classifier":
-        raise RequestError(415, f"this model's kind is {kind}, not image_classifier; send application/json {PREDICT_EXAMPLE}.")
+        raise RequestError(
+            415,
+            f"this model's kind is {kind}, not image_classifier; send application/json "
+            f"{PREDICT_EXAMPLE}.",
+        )
     if content_type.startswith("image/"):
         return body, _int_param(request.query_params.get("top_k", "3"))
     try:
         form = await request.form(max_files=1, max_fields=4)
     except Exception as e:  # noqa: BLE001 - the multipart parser raises several types
-        raise RequestError(400, f"the multipart body could not be parsed ({e}); send the image as form field 'file'.") from None
+        raise RequestError(
+            400,
+            f"the multipart body could not be parsed ({e}); send the image as form field 'file'.",
+        ) from None
     upload = form.get("file")
     if upload is None or isinstance(upload, str):
-        raise RequestError(422, "the form has no file field 'file'; send the image as -F file=@digit.png.")
+        raise RequestError(
+            422, "the form has no file field 'file'; send the image as -F file=@digit.png."
+        )
     top_k = _int_param(form["top_k"]) if isinstance(form.get("top_k"), str) else 3
     return await upload.read(), top_k
 
@@ -131,7 +189,9 @@ def _decode_image(data: bytes, input_shape: list, preprocessing: dict) -> np.nda
 
 
 def _embedding_size(model: torch.nn.Module) -> int | None:
-    return next((m.num_embeddings for m in model.modules() if isinstance(m, torch.nn.Embedding)), None)
+    return next(
+        (m.num_embeddings for m in model.modules() if isinstance(m, torch.nn.Embedding)), None
+    )
 
 
 def _forecast(model: torch.nn.Module, doc: dict) -> dict:
@@ -143,10 +203,16 @@ def _forecast(model: torch.nn.Module, doc: dict) -> dict:
     history = doc.get("history")
     if history is not None:
         if not isinstance(history, list) or not history:
-            raise RequestError(422, f"'history' must be a non-empty JSON array of numbers [T] or rows [T, columns], got {json.dumps(history)[:40]}.")
+            raise RequestError(
+                422,
+                "'history' must be a non-empty JSON array of numbers [T] or rows [T, columns], "
+                f"got {json.dumps(history)[:40]}.",
+            )
         shape = [len(history)] + ([len(history[0])] if isinstance(history[0], list) else [])
         history = to_array(history, shape, False, None)[0]
     try:
-        return forecast(model, steps, history=None if history is None else history.astype(np.float64))
+        return forecast(
+            model, steps, history=None if history is None else history.astype(np.float64)
+        )
     except BrickworkError as e:
         raise RequestError(422, str(e)) from None

@@ -37,12 +37,18 @@ def limit_body(app, max_bytes: int):
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None and not declared.isdigit():
-            response = error_response(400, f"the Content-Length header is '{declared.decode(errors='replace')[:40]}', not a "
-                                           "number of bytes; send a well-formed HTTP request.")
+            response = error_response(
+                400,
+                f"the Content-Length header is '{declared.decode(errors='replace')[:40]}', not a "
+                "number of bytes; send a well-formed HTTP request.",
+            )
             return await response(scope, receive, send)
         if declared is not None and int(declared) > max_bytes:
-            response = error_response(413, f"the request body is {int(declared):,} bytes, more than the "
-                                           f"{max_bytes:,} accepted; send a smaller input (limit: --max-body-mb).")
+            response = error_response(
+                413,
+                f"the request body is {int(declared):,} bytes, more than the "
+                f"{max_bytes:,} accepted; send a smaller input (limit: --max-body-mb).",
+            )
             return await response(scope, receive, send)
         received = 0
 
@@ -52,7 +58,11 @@ def limit_body(app, max_bytes: int):
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > max_bytes:
-                    raise RequestError(413, f"the request body is over the {max_bytes:,} bytes accepted; send a smaller input (limit: --max-body-mb).")
+                    raise RequestError(
+                        413,
+                        f"the request body is over the {max_bytes:,} bytes accepted; send a "
+                        "smaller input (limit: --max-body-mb).",
+                    )
             return message
 
         return await app(scope, counted, send)
@@ -62,6 +72,7 @@ def limit_body(app, max_bytes: int):
 
 def parse_json(body: bytes) -> object:
     """The JSON document of a request body; NaN and Infinity are refused."""
+
     def refuse(token):
         raise RequestError(422, f"the JSON contains {token}; send finite numbers only.")
 
@@ -70,7 +81,9 @@ def parse_json(body: bytes) -> object:
     except RequestError:
         raise
     except (ValueError, UnicodeDecodeError) as e:
-        raise RequestError(400, f"the request body is not valid JSON ({e}); send e.g. {{\"inputs\": [[...]]}}.") from None
+        raise RequestError(
+            400, f'the request body is not valid JSON ({e}); send e.g. {{"inputs": [[...]]}}.'
+        ) from None
 
 
 def to_array(value: object, input_shape: list, tokens: bool, vocab_size: int | None) -> np.ndarray:
@@ -81,42 +94,82 @@ def to_array(value: object, input_shape: list, tokens: bool, vocab_size: int | N
     """
     shape_text = f"[{', '.join('any' if d is None else str(d) for d in input_shape)}]"
     if not isinstance(value, list):
-        raise RequestError(422, f"'inputs' must be a JSON array of numbers of shape {shape_text} (one sample) or [N, ...] (a batch), got {type(value).__name__}.")
+        raise RequestError(
+            422,
+            f"'inputs' must be a JSON array of numbers of shape {shape_text} (one sample) or [N, "
+            f"...] (a batch), got {type(value).__name__}.",
+        )
     try:
         array = np.asarray(value)
     except ValueError:
-        raise RequestError(422, f"'inputs' is a ragged array (rows of different lengths); every sample must have shape {shape_text}.") from None
+        raise RequestError(
+            422,
+            "'inputs' is a ragged array (rows of different lengths); every sample must have "
+            f"shape {shape_text}.",
+        ) from None
     if array.dtype.kind not in "iuf" or array.dtype == bool:
-        found = {"b": "true/false", "U": "strings", "O": "null, huge integers or mixed values"}.get(array.dtype.kind, str(array.dtype))
+        found = {"b": "true/false", "U": "strings", "O": "null, huge integers or mixed values"}.get(
+            array.dtype.kind, str(array.dtype)
+        )
         raise RequestError(422, f"'inputs' must hold numbers only, found {found}.")
     sent = list(array.shape)
     if array.ndim == len(input_shape):
         array = array[None]
-    if array.ndim != len(input_shape) + 1 or any(d is not None and a != d for a, d in zip(array.shape[1:], input_shape, strict=True)) \
-            or 0 in array.shape[1:]:
-        raise RequestError(422, f"'inputs' has shape {sent} but the model takes samples of shape {shape_text}: "
-                                f"send one sample {shape_text} or a batch [N, {shape_text[1:]}.")
+    if (
+        array.ndim != len(input_shape) + 1
+        or any(d is not None and a != d for a, d in zip(array.shape[1:], input_shape, strict=True))
+        or 0 in array.shape[1:]
+    ):
+        raise RequestError(
+            422,
+            f"'inputs' has shape {sent} but the model takes samples of shape {shape_text}: "
+            f"send one sample {shape_text} or a batch [N, {shape_text[1:]}.",
+        )
     if len(array) == 0 or len(array) > MAX_ROWS:
-        raise RequestError(422, f"'inputs' holds {len(array)} samples; send 1 to {MAX_ROWS} per request.")
+        raise RequestError(
+            422, f"'inputs' holds {len(array)} samples; send 1 to {MAX_ROWS} per request."
+        )
     if tokens:
         if array.dtype.kind == "f" and not np.all(np.mod(array, 1) == 0):
             raise RequestError(422, "'inputs' holds token ids, which must be whole numbers.")
         if vocab_size is not None and (array.min() < 0 or array.max() >= vocab_size):
-            raise RequestError(422, f"token ids must be 0 to {vocab_size - 1}; found {int(array.min())} to {int(array.max())}.")
+            raise RequestError(
+                422,
+                f"token ids must be 0 to {vocab_size - 1}; found {int(array.min())} to "
+                f"{int(array.max())}.",
+            )
         return array.astype(np.int64)
     if not np.all(np.isfinite(array)):
-        raise RequestError(422, "'inputs' holds a value too large for 64-bit floats; send finite numbers.")
+        raise RequestError(
+            422, "'inputs' holds a value too large for 64-bit floats; send finite numbers."
+        )
     return array.astype(np.float32)
 
 
-def number(body: dict, key: str, default, low: float, high: float, integer: bool = False, allow_null: bool = False):
+def number(
+    body: dict,
+    key: str,
+    default,
+    low: float,
+    high: float,
+    integer: bool = False,
+    allow_null: bool = False,
+):
     """`body[key]` checked to be a number in [low, high] (an int when `integer`)."""
     value = body.get(key, default)
     if value is None and allow_null:
         return None
     kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or (isinstance(value, float) and not math.isfinite(value)):
-        raise RequestError(422, f"'{key}' must be {'a whole number' if integer else 'a number'}, got {json.dumps(value)}.")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, kinds)
+        or (isinstance(value, float) and not math.isfinite(value))
+    ):
+        raise RequestError(
+            422,
+            f"'{key}' must be {'a whole number' if integer else 'a number'}, got "
+            f"{json.dumps(value)}.",
+        )
     if not low <= value <= high:
         raise RequestError(422, f"'{key}' must be between {low} and {high}, got {value}.")
     return value
@@ -125,10 +178,17 @@ def number(body: dict, key: str, default, low: float, high: float, integer: bool
 def check_object(body: object, allowed: set[str], example: str) -> dict:
     """A JSON object whose keys are all in `allowed` (typos are errors, not silently ignored)."""
     if not isinstance(body, dict):
-        raise RequestError(422, f"the request body must be a JSON object such as {example}, got {type(body).__name__}.")
+        raise RequestError(
+            422,
+            f"the request body must be a JSON object such as {example}, got {type(body).__name__}.",
+        )
     unknown = sorted(set(body) - allowed)
     if unknown:
-        raise RequestError(422, f"unknown field(s) {', '.join(map(repr, unknown))}; accepted: {', '.join(sorted(allowed))}.")
+        raise RequestError(
+            422,
+            f"unknown field(s) {', '.join(map(repr, unknown))}; accepted: "
+            f"{', '.join(sorted(allowed))}.",
+        )
     return body
 
 
@@ -139,11 +199,21 @@ def check_prompt(prompt: object, vocab, max_chars: int) -> str:
     if not prompt:
         raise RequestError(422, "'prompt' is empty; give at least one character or word.")
     if len(prompt) > max_chars:
-        raise RequestError(422, f"'prompt' has {len(prompt):,} characters, more than the {max_chars:,} accepted (--max-prompt).")
+        raise RequestError(
+            422,
+            f"'prompt' has {len(prompt):,} characters, more than the {max_chars:,} accepted "
+            "(--max-prompt).",
+        )
     from brickwork.data.text import tokenize
 
-    unknown = sorted({t for t in tokenize(prompt, vocab.tokenizer, vocab.lowercase) if t not in vocab.index})
+    unknown = sorted(
+        {t for t in tokenize(prompt, vocab.tokenizer, vocab.lowercase) if t not in vocab.index}
+    )
     if unknown:
         shown = ", ".join(repr(u) for u in unknown[:10])
-        raise RequestError(422, f"'prompt' contains {len(unknown)} token(s) the model's vocabulary does not have: {shown}; use only tokens from the training text.")
+        raise RequestError(
+            422,
+            f"'prompt' contains {len(unknown)} token(s) the model's vocabulary does not have: "
+            f"{shown}; use only tokens from the training text.",
+        )
     return prompt

@@ -16,7 +16,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from brickwork.errors import did_you_mean
 
 # Names `dataset:` accepts; brickwork.data.datasets maps each to its loader.
-DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "image_folder", "csv", "text", "text_csv", "timeseries")
+DATASETS = (
+    "digits",
+    "mnist",
+    "fashion_mnist",
+    "cifar10",
+    "image_folder",
+    "csv",
+    "text",
+    "text_csv",
+    "timeseries",
+)
 # Datasets read from a user's own file or folder: they need `path:`.
 NEEDS_PATH = ("image_folder", "csv", "text", "text_csv", "timeseries")
 
@@ -31,7 +41,10 @@ class NormalizeSpec(BaseModel):
     @model_validator(mode="after")
     def _same_length(self):
         if len(self.mean) != len(self.std) or not self.mean:
-            raise ValueError(f"normalize needs mean and std of the same non-zero length (got {len(self.mean)} and {len(self.std)})")
+            raise ValueError(
+                f"normalize needs mean and std of the same non-zero length (got {len(self.mean)} "
+                f"and {len(self.std)})"
+            )
         if any(s <= 0 for s in self.std):
             raise ValueError("every normalize.std value must be > 0")
         return self
@@ -41,7 +54,9 @@ class AugmentSpec(BaseModel):
     """Random batch transforms applied to the training split only (see brickwork.data.augment)."""
 
     model_config = ConfigDict(extra="forbid")
-    crop_padding: int = Field(0, ge=0, description="zero-pad by this many pixels, then crop back at a random offset")
+    crop_padding: int = Field(
+        0, ge=0, description="zero-pad by this many pixels, then crop back at a random offset"
+    )
     hflip: bool = False
     rotate_degrees: float = Field(0.0, ge=0, le=180)
     translate: float = Field(0.0, ge=0, lt=1, description="max shift as a fraction of width/height")
@@ -94,7 +109,10 @@ class DataSpec(BaseModel):
     def _known_dataset(cls, v: str) -> str:
         name = v.strip().lower().replace("-", "_")
         if name not in DATASETS:
-            raise ValueError(f"unknown dataset '{v}'{did_you_mean(name, DATASETS)}; choose one of {', '.join(DATASETS)}")
+            raise ValueError(
+                f"unknown dataset '{v}'{did_you_mean(name, DATASETS)}; choose one of "
+                f"{', '.join(DATASETS)}"
+            )
         return name
 
     @field_validator("image_size")
@@ -107,7 +125,11 @@ class DataSpec(BaseModel):
     @model_validator(mode="after")
     def _check(self):
         if self.dataset in NEEDS_PATH and not self.path:
-            raise ValueError(f"dataset '{self.dataset}' reads your own files: set `path:` to the file or folder")
+            raise ValueError(
+                f"dataset '{self.dataset}' reads your own files: set `path:` to the file or folder"
+            )
         if self.validation_split + (self.test_split or 0) >= 1:
-            raise ValueError("validation_split + test_split must leave some rows for training (sum < 1)")
+            raise ValueError(
+                "validation_split + test_split must leave some rows for training (sum < 1)"
+            )
         return self

@@ -3,7 +3,8 @@
     finetune:
       base: runs/mnist/model.safetensors   # or a run directory, a checkpoint, a .pt/.pth state dict
       head: true                          # fresh output layer sized to the data's classes
-      freeze: {all_but_last: 2}           # or "conv*", or [c1, c2], or {layers: [...], all_but_last: N}
+      freeze: {all_but_last: 2}           # or "conv*", or [c1, c2], or {layers: [...],
+      all_but_last: N}
       head_lr: 0.003                      # the head's learning rate; the rest trains at train.lr
       unfreeze: [{epoch: 4, last: 4}, {epoch: 8, layers: "*"}]
 
@@ -22,7 +23,9 @@ from brickwork.errors import BrickworkError, pydantic_message
 
 
 class FreezeSpec(BaseModel):
-    """Layers to freeze: names or glob patterns, and/or every layer before the last N weighted ones."""
+    """Layers to freeze: names or glob patterns, and/or every layer before the last N weighted
+    ones.
+    """
 
     model_config = ConfigDict(extra="forbid")
     layers: list[str] | None = None
@@ -43,7 +46,9 @@ class HeadSpec(BaseModel):
 
 
 class UnfreezeStep(BaseModel):
-    """At the start of `epoch` (1-based), make trainable the named/globbed `layers` or the `last` N weighted layers."""
+    """At the start of `epoch` (1-based), make trainable the named/globbed `layers` or the `last` N
+    weighted layers.
+    """
 
     model_config = ConfigDict(extra="forbid")
     epoch: int = Field(ge=1)
@@ -58,7 +63,10 @@ class UnfreezeStep(BaseModel):
     @model_validator(mode="after")
     def _one(self):
         if (self.layers is None) == (self.last is None):
-            raise ValueError("each unfreeze step needs `layers:` (names or globs, '*' for all) or `last:` (a number of layers), not both")
+            raise ValueError(
+                "each unfreeze step needs `layers:` (names or globs, '*' for all) or `last:` (a "
+                "number of layers), not both"
+            )
         return self
 
 
@@ -103,7 +111,10 @@ def parse_finetune_spec(data: Any) -> FinetuneSpec | None:
     if data is None or isinstance(data, FinetuneSpec):
         return data
     if not isinstance(data, dict):
-        raise BrickworkError(f"finetune: expected a mapping such as {{base: runs/NAME, head: true, freeze: {{all_but_last: 1}}}}, found {type(data).__name__}.")
+        raise BrickworkError(
+            "finetune: expected a mapping such as {base: runs/NAME, head: true, freeze: "
+            f"{{all_but_last: 1}}}}, found {type(data).__name__}."
+        )
     try:
         return FinetuneSpec(**data)
     except ValidationError as e:

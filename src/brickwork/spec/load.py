@@ -15,26 +15,36 @@ def read_spec_file(path: str | Path) -> dict[str, Any]:
     """Parse a YAML or JSON spec file into a dict, with errors that name the file and line."""
     path = Path(path)
     if not path.is_file():
-        raise BrickworkError(f"spec file '{path}' does not exist; pass the path to a .yaml or .json file.")
+        raise BrickworkError(
+            f"spec file '{path}' does not exist; pass the path to a .yaml or .json file."
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
-        raise BrickworkError(f"spec file '{path}' is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start} cannot be decoded); "
-                             "a spec is a YAML or JSON text file, so pass the right file or re-save it as UTF-8.") from None
+        raise BrickworkError(
+            f"spec file '{path}' is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
+            f"{e.start} cannot be decoded); "
+            "a spec is a YAML or JSON text file, so pass the right file or re-save it as UTF-8."
+        ) from None
     try:
         if path.suffix.lower() == ".json":
             data = json.loads(text)
         else:
             data = yaml.safe_load(text)
     except json.JSONDecodeError as e:
-        raise BrickworkError(f"spec file '{path}' is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}.") from None
+        raise BrickworkError(
+            f"spec file '{path}' is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}."
+        ) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e)
         raise BrickworkError(f"spec file '{path}' is not valid YAML{where}: {problem}.") from None
     if not isinstance(data, dict):
-        raise BrickworkError(f"spec file '{path}' must hold a mapping with sections such as 'model:', 'data:', 'train:'; found {type(data).__name__}.")
+        raise BrickworkError(
+            f"spec file '{path}' must hold a mapping with sections such as 'model:', 'data:', "
+            f"'train:'; found {type(data).__name__}."
+        )
     return data
 
 
@@ -43,7 +53,9 @@ def apply_overrides(spec: dict[str, Any], overrides: list[str]) -> dict[str, Any
     spec = json.loads(json.dumps(spec))
     for item in overrides:
         if "=" not in item:
-            raise BrickworkError(f"override '{item}' must look like 'section.field=value', e.g. 'train.lr=0.01'.")
+            raise BrickworkError(
+                f"override '{item}' must look like 'section.field=value', e.g. 'train.lr=0.01'."
+            )
         path, raw = item.split("=", 1)
         keys = [k for k in path.strip().split(".") if k]
         if not keys:
@@ -58,7 +70,10 @@ def apply_overrides(spec: dict[str, Any], overrides: list[str]) -> dict[str, Any
             if child is None:
                 child = node[key] = {}
             if not isinstance(child, dict):
-                raise BrickworkError(f"override '{item}': '{'.'.join(keys[: i + 1])}' is a value, not a section, so it has no field '{keys[i + 1]}'.")
+                raise BrickworkError(
+                    f"override '{item}': '{'.'.join(keys[: i + 1])}' is a value, not a section, "
+                    f"so it has no field '{keys[i + 1]}'."
+                )
             node = child
         node[keys[-1]] = value
     return spec

@@ -11,7 +11,10 @@ from brickwork.errors import BrickworkError, pydantic_message
 
 def _positive(size: int) -> int:
     if size < 1:
-        raise ValueError("an input dimension must be at least 1, or null for a variable length such as a sequence's steps")
+        raise ValueError(
+            "an input dimension must be at least 1, or null for a variable length such as a "
+            "sequence's steps"
+        )
     return size
 
 
@@ -35,12 +38,20 @@ class ModelSpec(BaseModel):
     @model_validator(mode="after")
     def _one_form(self):
         if (self.layers is None) == (self.nodes is None):
-            raise ValueError("give either `layers:` (a sequential list) or `nodes:` (a graph), not both or neither")
+            raise ValueError(
+                "give either `layers:` (a sequential list) or `nodes:` (a graph), not both or "
+                "neither"
+            )
         if self.layers is not None:
             if self.input_shape is None:
-                raise ValueError("a `layers:` model needs `input_shape:`, e.g. input_shape: [1, 28, 28]")
+                raise ValueError(
+                    "a `layers:` model needs `input_shape:`, e.g. input_shape: [1, 28, 28]"
+                )
             if self.inputs is not None or self.outputs is not None:
-                raise ValueError("`inputs:`/`outputs:` belong to the graph form; a `layers:` model takes `input_shape:`")
+                raise ValueError(
+                    "`inputs:`/`outputs:` belong to the graph form; a `layers:` model takes "
+                    "`input_shape:`"
+                )
         elif self.inputs is None and self.input_shape is None:
             raise ValueError("a `nodes:` model needs `inputs:` ({name: shape}) or `input_shape:`")
         elif self.inputs is not None and self.input_shape is not None:
@@ -57,7 +68,10 @@ def parse_model_spec(data: Any) -> ModelSpec:
     if isinstance(data, ModelSpec):
         return data
     if not isinstance(data, dict):
-        raise BrickworkError(f"model: expected a mapping with `input_shape:` and `layers:` (or `inputs:` and `nodes:`), found {type(data).__name__}.")
+        raise BrickworkError(
+            "model: expected a mapping with `input_shape:` and `layers:` (or `inputs:` and "
+            f"`nodes:`), found {type(data).__name__}."
+        )
     try:
         return ModelSpec(**data)
     except ValidationError as e:

@@ -26,7 +26,8 @@ SECTIONS = {"name", "description", "model", "data", "train", "finetune", "tune"}
 
 class RunSpec(BaseModel):
     """`name`, `description`, the `model`, `data` and `train` sections, and optionally
-    `finetune` (docs/finetune.md: the model may then come from its base) and `tune` (docs/tune.md)."""
+    `finetune` (docs/finetune.md: the model may then come from its base) and `tune`
+    (docs/tune.md)."""
 
     model_config = ConfigDict(extra="forbid")
     name: str | None = None
@@ -42,24 +43,40 @@ def parse_run_spec(data: dict[str, Any], where: str = "spec") -> RunSpec:
     """Validate a whole spec; errors name the section and field."""
     for key in data:
         if key not in SECTIONS:
-            raise BrickworkError(f"{where}: unknown section '{key}'{did_you_mean(key, SECTIONS)}; a run spec has {', '.join(sorted(SECTIONS))}.")
+            raise BrickworkError(
+                f"{where}: unknown section '{key}'{did_you_mean(key, SECTIONS)}; a run spec has "
+                f"{', '.join(sorted(SECTIONS))}."
+            )
     check_no_search_space(data, where)
     finetune = parse_finetune_spec(data.get("finetune"))
     for key in ("data",) if finetune is not None else ("model", "data"):
         if key not in data:
-            raise BrickworkError(f"{where}: the `{key}:` section is missing; `brickwork train` needs model:, data: and (optionally) train:.")
+            raise BrickworkError(
+                f"{where}: the `{key}:` section is missing; `brickwork train` needs model:, data: "
+                "and (optionally) train:."
+            )
     if data.get("model") is not None:
         parse_model_spec(data["model"])
     train = parse_train_spec(data.get("train"))
     if not isinstance(data["data"], dict):
-        raise BrickworkError(f"{where}: `data:` must be a mapping such as {{dataset: digits}}, found {type(data['data']).__name__}.")
+        raise BrickworkError(
+            f"{where}: `data:` must be a mapping such as {{dataset: digits}}, found "
+            f"{type(data['data']).__name__}."
+        )
     try:
         dataspec = DataSpec(**data["data"])
     except ValidationError as e:
         raise BrickworkError(pydantic_message(e, "data", DataSpec.model_fields)) from None
     tune = parse_tune_spec(data["tune"]) if data.get("tune") is not None else None
-    return RunSpec(name=data.get("name"), description=data.get("description"), model=data.get("model"), data=dataspec, train=train,
-                   finetune=finetune, tune=tune)
+    return RunSpec(
+        name=data.get("name"),
+        description=data.get("description"),
+        model=data.get("model"),
+        data=dataspec,
+        train=train,
+        finetune=finetune,
+        tune=tune,
+    )
 
 
 def check_override(item: str) -> None:
@@ -67,12 +84,22 @@ def check_override(item: str) -> None:
     path = item.split("=", 1)[0].strip()
     keys = path.split(".")
     if keys[0] not in SECTIONS:
-        raise BrickworkError(f"override '{item}': unknown section '{keys[0]}'{did_you_mean(keys[0], SECTIONS)}; start with model., data. or train.")
-    fields = {"train": TrainSpec.model_fields, "data": DataSpec.model_fields, "finetune": FinetuneSpec.model_fields,
-              "tune": TuneSpec.model_fields}.get(keys[0])
+        raise BrickworkError(
+            f"override '{item}': unknown section '{keys[0]}'{did_you_mean(keys[0], SECTIONS)}; "
+            "start with model., data. or train."
+        )
+    fields = {
+        "train": TrainSpec.model_fields,
+        "data": DataSpec.model_fields,
+        "finetune": FinetuneSpec.model_fields,
+        "tune": TuneSpec.model_fields,
+    }.get(keys[0])
     if fields is not None and len(keys) > 1 and keys[1] not in fields:
         close = did_you_mean(keys[1], fields).replace("'", f"'{keys[0]}.", 1)
-        raise BrickworkError(f"override '{item}': unknown field '{keys[0]}.{keys[1]}'{close}; valid fields of {keys[0]}: {', '.join(fields)}.")
+        raise BrickworkError(
+            f"override '{item}': unknown field '{keys[0]}.{keys[1]}'{close}; valid fields of "
+            f"{keys[0]}: {', '.join(fields)}."
+        )
 
 
 def load_run_spec(path: str | Path, overrides: list[str] = ()) -> RunSpec:
@@ -85,4 +112,6 @@ def load_run_spec(path: str | Path, overrides: list[str] = ()) -> RunSpec:
         return parse_run_spec(data, str(path))
     except BrickworkError as e:
         message = str(e)
-        raise BrickworkError(message if message.startswith(str(path)) else f"{path}: {message}") from None
+        raise BrickworkError(
+            message if message.startswith(str(path)) else f"{path}: {message}"
+        ) from None

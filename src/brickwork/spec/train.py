@@ -21,7 +21,9 @@ OPTIMIZER_OPTIONS = {
     "rmsprop": {"alpha", "eps", "momentum", "centered", "weight_decay"},
     "adagrad": {"lr_decay", "eps", "weight_decay", "initial_accumulator_value"},
 }
-for _settings in OPTIMIZER_OPTIONS.values():  # [{layers: [head], lr: 0.01}]: see train/optim.py param_groups
+for (
+    _settings
+) in OPTIMIZER_OPTIONS.values():  # [{layers: [head], lr: 0.01}]: see train/optim.py param_groups
     _settings.add("param_groups")
 SCHEDULE_OPTIONS = {
     "step": {"step_size", "gamma"},
@@ -29,7 +31,15 @@ SCHEDULE_OPTIONS = {
     "exponential": {"gamma"},
     "cosine": {"min_lr"},
     "one_cycle": {"max_lr", "pct_start", "div_factor", "final_div_factor"},
-    "reduce_on_plateau": {"monitor", "mode", "factor", "patience", "min_delta", "min_lr", "cooldown"},
+    "reduce_on_plateau": {
+        "monitor",
+        "mode",
+        "factor",
+        "patience",
+        "min_delta",
+        "min_lr",
+        "cooldown",
+    },
 }
 LOSS_OPTIONS = {
     "cross_entropy": {"label_smoothing", "class_weights", "from_logits"},
@@ -40,7 +50,17 @@ LOSS_OPTIONS = {
     "l1": set(),
     "huber": {"delta"},
 }
-METRICS = ("accuracy", "top_k_accuracy", "precision", "recall", "f1", "mae", "rmse", "r2", "perplexity")
+METRICS = (
+    "accuracy",
+    "top_k_accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "mae",
+    "rmse",
+    "r2",
+    "perplexity",
+)
 
 
 def _named(value: Any, what: str) -> Any:
@@ -55,11 +75,17 @@ def _named(value: Any, what: str) -> Any:
 def _check_options(kind: str, chosen: str, options: dict, allowed: dict[str, set]) -> None:
     """Raise when `chosen` is not a known type or an option does not belong to it."""
     if chosen not in allowed:
-        raise ValueError(f"unknown {kind} '{chosen}'{did_you_mean(chosen, allowed)}; choose one of {', '.join(allowed)}")
+        raise ValueError(
+            f"unknown {kind} '{chosen}'{did_you_mean(chosen, allowed)}; choose one of "
+            f"{', '.join(allowed)}"
+        )
     for name in options:
         if name not in allowed[chosen]:
             valid = ", ".join(sorted(allowed[chosen])) or "none"
-            raise ValueError(f"{kind} '{chosen}' has no setting '{name}'{did_you_mean(name, allowed[chosen])}; its settings: {valid}")
+            raise ValueError(
+                f"{kind} '{chosen}' has no setting '{name}'{did_you_mean(name, allowed[chosen])}; "
+                f"its settings: {valid}"
+            )
 
 
 class _Typed(BaseModel):
@@ -91,7 +117,10 @@ class ScheduleSpec(_Typed):
         self.type = self.type.lower()
         _check_options("schedule", self.type, self.options, SCHEDULE_OPTIONS)
         if self.type == "reduce_on_plateau" and self.warmup_epochs:
-            raise ValueError("reduce_on_plateau follows a metric and takes no warmup_epochs; use cosine or one_cycle for warmup")
+            raise ValueError(
+                "reduce_on_plateau follows a metric and takes no warmup_epochs; use cosine or "
+                "one_cycle for warmup"
+            )
         return self
 
 
@@ -107,7 +136,12 @@ class MetricSpec(_Typed):
     @model_validator(mode="after")
     def _known(self):
         self.type = self.type.lower()
-        _check_options("metric", self.type, self.options, {m: ({"k"} if m == "top_k_accuracy" else set()) for m in METRICS})
+        _check_options(
+            "metric",
+            self.type,
+            self.options,
+            {m: ({"k"} if m == "top_k_accuracy" else set()) for m in METRICS},
+        )
         return self
 
 
@@ -183,7 +217,10 @@ def parse_train_spec(data: Any) -> TrainSpec:
     if data is None:
         return TrainSpec()
     if not isinstance(data, dict):
-        raise BrickworkError(f"train: expected a mapping such as {{epochs: 3, lr: 0.001}}, found {type(data).__name__}.")
+        raise BrickworkError(
+            "train: expected a mapping such as {epochs: 3, lr: 0.001}, found "
+            f"{type(data).__name__}."
+        )
     try:
         return TrainSpec(**data)
     except ValidationError as e:

@@ -35,7 +35,9 @@ SAMPLERS = ("tpe", "random")
 
 
 class _Named(BaseModel):
-    """`median` or `{type: median, n_warmup_steps: 1}`: the type plus the Optuna class's arguments."""
+    """`median` or `{type: median, n_warmup_steps: 1}`: the type plus the Optuna class's
+    arguments.
+    """
 
     model_config = ConfigDict(extra="allow")
     type: str
@@ -65,7 +67,10 @@ class TuneSpec(BaseModel):
             allowed = SAMPLERS if info.field_name == "sampler" else PRUNERS
             kind = str(v.get("type", "")).lower()
             if kind not in allowed:
-                raise ValueError(f"unknown {info.field_name} '{v.get('type')}'{did_you_mean(kind, allowed)}; choose one of {', '.join(allowed)}")
+                raise ValueError(
+                    f"unknown {info.field_name} '{v.get('type')}'{did_you_mean(kind, allowed)}; "
+                    f"choose one of {', '.join(allowed)}"
+                )
             v = {**v, "type": kind}
         return v
 
@@ -78,13 +83,19 @@ class TuneSpec(BaseModel):
         return self.metric.removeprefix("val_").endswith(MAX_MODE)
 
 
+_EXAMPLE_RANGE = {"loguniform": "1e-4, 1e-1", "int": "32, 512"}
+
+
 def parse_tune_spec(data: Any) -> TuneSpec:
     if data is None:
         return TuneSpec()
     if isinstance(data, TuneSpec):
         return data
     if not isinstance(data, dict):
-        raise BrickworkError(f"tune: expected a mapping such as {{metric: val_accuracy, trials: 30}}, found {type(data).__name__}.")
+        raise BrickworkError(
+            "tune: expected a mapping such as {metric: val_accuracy, trials: 30}, found "
+            f"{type(data).__name__}."
+        )
     try:
         return TuneSpec(**data)
     except ValidationError as e:
@@ -92,7 +103,9 @@ def parse_tune_spec(data: Any) -> TuneSpec:
 
 
 def marker_kind(value: Any, path: str = "spec") -> str | None:
-    """The marker's kind when `value` is a search-space marker, else None (errors on a malformed one)."""
+    """The marker's kind when `value` is a search-space marker, else None (errors on a malformed
+    one).
+    """
     if not isinstance(value, dict):
         return None
     kinds = [k for k in value if k in KINDS]
@@ -100,28 +113,46 @@ def marker_kind(value: Any, path: str = "spec") -> str | None:
         return None
     if len(kinds) > 1 or set(value) - set(KINDS) - EXTRA_KEYS:
         extra = sorted(set(value) - {kinds[0]})
-        raise BrickworkError(f"{path}: a search space is one of {', '.join(KINDS)} plus optional step/log/name, found keys {extra}"
-                             f" besides '{kinds[0]}'; write e.g. {{int: [32, 512], step: 32}}.")
+        raise BrickworkError(
+            f"{path}: a search space is one of {', '.join(KINDS)} plus optional step/log/name, "
+            f"found keys {extra}"
+            f" besides '{kinds[0]}'; write e.g. {{int: [32, 512], step: 32}}."
+        )
     kind = kinds[0]
     args = value[kind]
     if kind == "choice":
         if not isinstance(args, list) or not args:
-            raise BrickworkError(f"{path}: `choice:` needs a non-empty list of options, e.g. {{choice: [adam, sgd]}}; found {args!r}.")
+            raise BrickworkError(
+                f"{path}: `choice:` needs a non-empty list of options, e.g. {{choice: [adam, "
+                f"sgd]}}; found {args!r}."
+            )
         return kind
-    if not (isinstance(args, list) and len(args) == 2 and all(isinstance(a, int | float) and not isinstance(a, bool) for a in args)):
-        raise BrickworkError(f"{path}: `{kind}:` needs [low, high] numbers, e.g. {{{kind}: [{'1e-4, 1e-1' if kind == 'loguniform' else '32, 512' if kind == 'int' else '0.0, 0.5'}]}}; found {args!r}.")
+    if not (
+        isinstance(args, list)
+        and len(args) == 2
+        and all(isinstance(a, int | float) and not isinstance(a, bool) for a in args)
+    ):
+        raise BrickworkError(
+            f"{path}: `{kind}:` needs [low, high] numbers, e.g. {{{kind}: "
+            f"[{_EXAMPLE_RANGE.get(kind, '0.0, 0.5')}]}}; "
+            f"found {args!r}."
+        )
     low, high = args
     if low > high:
         raise BrickworkError(f"{path}: `{kind}:` low {low} is above high {high}.")
     if (kind == "loguniform" or value.get("log")) and low <= 0:
         raise BrickworkError(f"{path}: a log-scale range needs a positive low bound, found {low}.")
     if kind == "int" and not all(isinstance(a, int) for a in args):
-        raise BrickworkError(f"{path}: `int:` bounds must be whole numbers, found {args}; use uniform: for floats.")
+        raise BrickworkError(
+            f"{path}: `int:` bounds must be whole numbers, found {args}; use uniform: for floats."
+        )
     return kind
 
 
 def search_params(spec: Any, path: str = "") -> list[str]:
-    """The dotted paths of every marker in `spec`, options of choices included (for messages and checks)."""
+    """The dotted paths of every marker in `spec`, options of choices included (for messages and
+    checks).
+    """
     found: list[str] = []
     kind = marker_kind(spec, path or "spec")
     if kind is not None:
@@ -153,9 +184,14 @@ def option_label(option: Any, index: int) -> Any:
 def choice_labels(options: list, path: str) -> list:
     labels = [option_label(o, i) for i, o in enumerate(options)]
     if len({json.dumps(x) for x in labels}) != len(labels):
-        labels = [x if isinstance(o, bool | int | float | str) or o is None else f"{x}#{i}" for i, (x, o) in enumerate(zip(labels, options, strict=True))]
+        labels = [
+            x if isinstance(o, bool | int | float | str) or o is None else f"{x}#{i}"
+            for i, (x, o) in enumerate(zip(labels, options, strict=True))
+        ]
     if len({json.dumps(x) for x in labels}) != len(labels):
-        raise BrickworkError(f"{path}: `choice:` lists the same option twice ({labels}); remove the repeat.")
+        raise BrickworkError(
+            f"{path}: `choice:` lists the same option twice ({labels}); remove the repeat."
+        )
     return labels
 
 
@@ -168,6 +204,7 @@ def resolve(spec: dict, suggest: Suggest) -> dict:
     Markers inside a choice option are resolved only when the option is picked, under names
     prefixed by the option's label, so each trial asks only for the parameters it uses.
     """
+
     def walk(value, path, name):
         kind = marker_kind(value, path)
         if kind is not None:
@@ -177,7 +214,9 @@ def resolve(spec: dict, suggest: Suggest) -> dict:
                 return picked
             labels = choice_labels(value["choice"], path)
             index = labels.index(picked)
-            return walk(copy.deepcopy(value["choice"][index]), f"{path}[{index}]", f"{name}.{labels[index]}")
+            return walk(
+                copy.deepcopy(value["choice"][index]), f"{path}[{index}]", f"{name}.{labels[index]}"
+            )
         if isinstance(value, dict):
             return {k: walk(v, f"{path}.{k}", f"{name}.{k}") for k, v in value.items()}
         if isinstance(value, list):
@@ -188,7 +227,10 @@ def resolve(spec: dict, suggest: Suggest) -> dict:
 
 
 def bound_suggest(which: Literal["low", "high"]) -> Suggest:
-    """A suggester that picks every range's low (or high) end and the first (or last) option: for checking a space."""
+    """A suggester that picks every range's low (or high) end and the first (or last) option: for
+    checking a space.
+    """
+
     def suggest(kind, name, marker):
         args = marker[kind]
         if kind == "choice":
@@ -198,35 +240,49 @@ def bound_suggest(which: Literal["low", "high"]) -> Suggest:
             step = int(marker.get("step", 1))
             return int(args[0] + (value - args[0]) // step * step)
         return float(value)
+
     return suggest
 
 
 def fixed_suggest(params: dict) -> Suggest:
     """A suggester that replays recorded parameter values (the best trial's, say)."""
+
     def suggest(kind, name, marker):
         if name not in params:
-            raise BrickworkError(f"the search space has a parameter '{name}' that the trial did not record{did_you_mean(name, params)}; "
-                                 "the spec's search space changed since the study ran, so start a new --study.")
+            raise BrickworkError(
+                f"the search space has a parameter '{name}' that the trial did not "
+                f"record{did_you_mean(name, params)}; "
+                "the spec's search space changed since the study ran, so start a new --study."
+            )
         value = params[name]
         if kind == "int":
             return int(value)
         return tidy(value) if marker.get("step") is not None and isinstance(value, float) else value
+
     return suggest
 
 
 def optuna_suggest(trial) -> Suggest:
     """A suggester that asks an Optuna trial (define-by-run, so conditional spaces just work)."""
+
     def suggest(kind, name, marker):
         args = marker[kind]
         if kind == "choice":
             return trial.suggest_categorical(name, choice_labels(args, name))
         if kind == "int":
-            return trial.suggest_int(name, int(args[0]), int(args[1]), step=int(marker.get("step", 1)), log=bool(marker.get("log", False)))
+            return trial.suggest_int(
+                name,
+                int(args[0]),
+                int(args[1]),
+                step=int(marker.get("step", 1)),
+                log=bool(marker.get("log", False)),
+            )
         log = kind == "loguniform" or bool(marker.get("log", False))
         step = marker.get("step")
         if log or step is None:
             return trial.suggest_float(name, float(args[0]), float(args[1]), log=log)
         return tidy(trial.suggest_float(name, float(args[0]), float(args[1]), step=float(step)))
+
     return suggest
 
 
@@ -236,9 +292,14 @@ def tidy(value):
 
 
 def check_no_search_space(data: dict, where: str) -> None:
-    """Refuse to train a spec that still holds markers, naming them and the command that samples them."""
+    """Refuse to train a spec that still holds markers, naming them and the command that samples
+    them.
+    """
     params = [p for k, v in data.items() if k != "tune" for p in search_params(v, k)]
     if params:
         more = f" and {len(params) - 5} more" if len(params) > 5 else ""
-        raise BrickworkError(f"{where}: the spec holds search spaces ({', '.join(params[:5])}{more}), which `brickwork train` cannot train; "
-                             "run `brickwork tune SPEC` to search them, then train the best spec it writes.")
+        raise BrickworkError(
+            f"{where}: the spec holds search spaces ({', '.join(params[:5])}{more}), which "
+            "`brickwork train` cannot train; "
+            "run `brickwork tune SPEC` to search them, then train the best spec it writes."
+        )

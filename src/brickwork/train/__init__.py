@@ -14,6 +14,17 @@ from brickwork.train.loop import History, evaluate, fit, predict
 from brickwork.train.tensorboard import TensorBoard
 
 __all__ = [
-    "CSVLogger", "Callback", "EarlyStopping", "History", "LearningRateScheduler", "ModelCheckpoint",
-    "MonitorCallback", "ReduceLROnPlateau", "TensorBoard", "TerminateOnNaN", "evaluate", "fit", "predict",
+    "CSVLogger",
+    "Callback",
+    "EarlyStopping",
+    "History",
+    "LearningRateScheduler",
+    "ModelCheckpoint",
+    "MonitorCallback",
+    "ReduceLROnPlateau",
+    "TensorBoard",
+    "TerminateOnNaN",
+    "evaluate",
+    "fit",
+    "predict",
 ]

@@ -66,9 +66,15 @@ class MonitorCallback(Callback):
 
     def __init__(self, monitor: str = "val_loss", mode: str = "auto", min_delta: float = 0.0):
         if mode not in ("auto", "min", "max"):
-            raise BrickworkError(f"{type(self).__name__}: mode must be 'auto', 'min' or 'max', not '{mode}'.")
+            raise BrickworkError(
+                f"{type(self).__name__}: mode must be 'auto', 'min' or 'max', not '{mode}'."
+            )
         self.monitor = monitor
-        self.mode = mode if mode != "auto" else ("max" if monitor.removeprefix("val_").endswith(MAX_MODE) else "min")
+        self.mode = (
+            mode
+            if mode != "auto"
+            else ("max" if monitor.removeprefix("val_").endswith(MAX_MODE) else "min")
+        )
         self.min_delta = abs(min_delta)
         self.best = -math.inf if self.mode == "max" else math.inf
         self.best_epoch = -1
@@ -76,8 +82,16 @@ class MonitorCallback(Callback):
     def current(self, logs: dict) -> float:
         """The monitored value, or an error naming the keys that do exist."""
         if self.monitor not in logs:
-            hint = " (validation metrics need validation data)" if self.monitor.startswith("val_") else ""
-            raise BrickworkError(f"{type(self).__name__} monitors '{self.monitor}', which is not among the epoch's metrics {sorted(logs)}{did_you_mean(self.monitor, logs)}{hint}; set monitor: to one of them.")
+            hint = (
+                " (validation metrics need validation data)"
+                if self.monitor.startswith("val_")
+                else ""
+            )
+            raise BrickworkError(
+                f"{type(self).__name__} monitors '{self.monitor}', which is not among the epoch's "
+                f"metrics {sorted(logs)}{did_you_mean(self.monitor, logs)}{hint}; set monitor: to "
+                "one of them."
+            )
         return float(logs[self.monitor])
 
     def improved(self, value: float) -> bool:
@@ -97,11 +111,23 @@ class EarlyStopping(MonitorCallback):
     the best one seen, never just the last.
     """
 
-    def __init__(self, monitor: str = "val_loss", mode: str = "auto", patience: int = 0,
-                 min_delta: float = 0.0, restore_best_weights: bool = True, baseline: float | None = None,
-                 start_from_epoch: int = 0, verbose: int = 1):
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        mode: str = "auto",
+        patience: int = 0,
+        min_delta: float = 0.0,
+        restore_best_weights: bool = True,
+        baseline: float | None = None,
+        start_from_epoch: int = 0,
+        verbose: int = 1,
+    ):
         super().__init__(monitor, mode, min_delta)
-        self.patience, self.restore_best_weights, self.start_from_epoch = patience, restore_best_weights, start_from_epoch
+        self.patience, self.restore_best_weights, self.start_from_epoch = (
+            patience,
+            restore_best_weights,
+            start_from_epoch,
+        )
         self.verbose = verbose
         if baseline is not None:
             self.best = baseline
@@ -114,19 +140,27 @@ class EarlyStopping(MonitorCallback):
         if self.improved(value):
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best_weights:
-                self.best_weights = {k: v.detach().clone() for k, v in self.trainer.model.state_dict().items()}
+                self.best_weights = {
+                    k: v.detach().clone() for k, v in self.trainer.model.state_dict().items()
+                }
             return
         self.wait += 1
         if self.wait >= self.patience and epoch >= self.start_from_epoch:
             self.stopped_epoch = epoch
             self.trainer.stop_training = True
-            self.trainer.say(f"EarlyStopping: '{self.monitor}' has not improved for {self.wait} epochs; stopping after epoch {epoch + 1}.")
+            self.trainer.say(
+                f"EarlyStopping: '{self.monitor}' has not improved for {self.wait} epochs; "
+                f"stopping after epoch {epoch + 1}."
+            )
 
     def on_train_end(self, logs):
         epochs = self.trainer.history.epoch
         if self.best_weights is not None and epochs and self.best_epoch != epochs[-1]:
             self.trainer.model.load_state_dict(self.best_weights)
-            self.trainer.say(f"EarlyStopping: restored the weights of epoch {self.best_epoch + 1} ({self.monitor}={self.best:.4g}).")
+            self.trainer.say(
+                f"EarlyStopping: restored the weights of epoch {self.best_epoch + 1} "
+                f"({self.monitor}={self.best:.4g})."
+            )
 
     def state_dict(self):
         state = {**super().state_dict(), "wait": self.wait, "stopped_epoch": self.stopped_epoch}
@@ -138,13 +172,21 @@ class EarlyStopping(MonitorCallback):
 class ModelCheckpoint(MonitorCallback):
     """Save a resumable checkpoint each epoch, or only when `monitor` improves.
 
-    `filepath` may hold `{epoch}` and metric names, e.g. `ckpt-{epoch:02d}-{val_loss:.3f}.safetensors`.
+    `filepath` may hold `{epoch}` and metric names, e.g.
+    `ckpt-{epoch:02d}-{val_loss:.3f}.safetensors`.
     """
 
     main_process_only = True
 
-    def __init__(self, filepath: str, monitor: str = "val_loss", mode: str = "auto",
-                 save_best_only: bool = False, min_delta: float = 0.0, verbose: int = 0):
+    def __init__(
+        self,
+        filepath: str,
+        monitor: str = "val_loss",
+        mode: str = "auto",
+        save_best_only: bool = False,
+        min_delta: float = 0.0,
+        verbose: int = 0,
+    ):
         super().__init__(monitor, mode, min_delta)
         self.filepath, self.save_best_only, self.verbose = str(filepath), save_best_only, verbose
 
@@ -167,12 +209,30 @@ class ReduceLROnPlateau(MonitorCallback):
     schedule.
     """
 
-    def __init__(self, monitor: str = "val_loss", mode: str = "auto", factor: float = 0.1, patience: int = 10,
-                 min_delta: float = 1e-4, cooldown: int = 0, min_lr: float = 0.0, verbose: int = 1):
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        mode: str = "auto",
+        factor: float = 0.1,
+        patience: int = 10,
+        min_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+        verbose: int = 1,
+    ):
         if not 0 < factor < 1:
-            raise BrickworkError(f"ReduceLROnPlateau does not support a factor outside (0, 1). Received factor={factor}.")
+            raise BrickworkError(
+                "ReduceLROnPlateau does not support a factor outside (0, 1). Received "
+                f"factor={factor}."
+            )
         super().__init__(monitor, mode, min_delta)
-        self.factor, self.patience, self.cooldown, self.min_lr, self.verbose = factor, patience, cooldown, min_lr, verbose
+        self.factor, self.patience, self.cooldown, self.min_lr, self.verbose = (
+            factor,
+            patience,
+            cooldown,
+            min_lr,
+            verbose,
+        )
         self.wait = 0
         self.cooldown_counter = 0
 
@@ -194,10 +254,17 @@ class ReduceLROnPlateau(MonitorCallback):
                 group["lr"] = new
             self.cooldown_counter, self.wait = self.cooldown, 0
             if self.verbose:
-                self.trainer.say(f"ReduceLROnPlateau: '{self.monitor}' stalled; learning rate now {self.trainer.optimizer.param_groups[0]['lr']:.3g}.")
+                self.trainer.say(
+                    f"ReduceLROnPlateau: '{self.monitor}' stalled; learning rate now "
+                    f"{self.trainer.optimizer.param_groups[0]['lr']:.3g}."
+                )
 
     def state_dict(self):
-        return {**super().state_dict(), "wait": self.wait, "cooldown_counter": self.cooldown_counter}
+        return {
+            **super().state_dict(),
+            "wait": self.wait,
+            "cooldown_counter": self.cooldown_counter,
+        }
 
 
 class LearningRateScheduler(Callback):
@@ -217,7 +284,9 @@ class LearningRateScheduler(Callback):
 
 
 class CSVLogger(Callback):
-    """Write one row per epoch to `filename` (rewritten from the history, so a resume stays consistent)."""
+    """Write one row per epoch to `filename` (rewritten from the history, so a resume stays
+    consistent).
+    """
 
     main_process_only = True
 
@@ -232,7 +301,9 @@ class CSVLogger(Callback):
             writer = csv.writer(f, delimiter=self.separator)
             writer.writerow(["epoch", *keys])
             for i, e in enumerate(self.trainer.history.epoch):
-                writer.writerow([e + 1, *(history[k][i] if i < len(history[k]) else "" for k in keys)])
+                writer.writerow(
+                    [e + 1, *(history[k][i] if i < len(history[k]) else "" for k in keys)]
+                )
 
 
 class TerminateOnNaN(Callback):
@@ -260,8 +331,12 @@ class TerminateOnNaN(Callback):
         if self.trainer.diverged:
             return
         self.trainer.stop_training = self.trainer.diverged = True
-        self.trainer.say(f"TerminateOnNaN: the loss became NaN or infinite in {where}; training stopped and the last "
-                         "good checkpoint was kept. Lower the learning rate, add clip_grad_norm, or check the data for NaNs.")
+        self.trainer.say(
+            f"TerminateOnNaN: the loss became NaN or infinite in {where}; training stopped and "
+            "the last "
+            "good checkpoint was kept. Lower the learning rate, add clip_grad_norm, or check the "
+            "data for NaNs."
+        )
 
 
 def _import(path: str):
@@ -270,13 +345,23 @@ def _import(path: str):
     try:
         return getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError, ValueError) as e:
-        raise BrickworkError(f"cannot import '{path}' ({e}); write it as 'package.module:name'.") from None
+        raise BrickworkError(
+            f"cannot import '{path}' ({e}); write it as 'package.module:name'."
+        ) from None
 
 
 def callback_registry() -> dict[str, type[Callback]]:
     from brickwork.train.tensorboard import TensorBoard
 
-    classes = [EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, LearningRateScheduler, CSVLogger, TerminateOnNaN, TensorBoard]
+    classes = [
+        EarlyStopping,
+        ModelCheckpoint,
+        ReduceLROnPlateau,
+        LearningRateScheduler,
+        CSVLogger,
+        TerminateOnNaN,
+        TensorBoard,
+    ]
     return {_key(c.__name__): c for c in classes}
 
 
@@ -293,20 +378,33 @@ def build_callback(entry: dict, run_dir: Path | None) -> Callback:
     entry = dict(entry)
     name = str(entry.pop("type"))
     registry = callback_registry()
-    snake = {"".join("_" + ch.lower() if ch.isupper() else ch for ch in c.__name__).lstrip("_"): c for c in registry.values()}
+    snake = {
+        "".join("_" + ch.lower() if ch.isupper() else ch for ch in c.__name__).lstrip("_"): c
+        for c in registry.values()
+    }
     if ":" in name:
         cls = _import(name)
     elif _key(name) in registry:
         cls = registry[_key(name)]
     else:
-        raise BrickworkError(f"train.callbacks: unknown callback '{name}'{did_you_mean(name, snake)}; choose one of {', '.join(snake)}, or give 'package.module:Class'.")
+        raise BrickworkError(
+            f"train.callbacks: unknown callback '{name}'{did_you_mean(name, snake)}; choose one "
+            f"of {', '.join(snake)}, or give 'package.module:Class'."
+        )
     params = inspect.signature(cls.__init__).parameters
     for key in entry:
         if key not in params or key == "self":
             valid = [p for p in params if p != "self"]
-            raise BrickworkError(f"train.callbacks: {cls.__name__} has no argument '{key}'{did_you_mean(key, valid)}; its arguments: {', '.join(valid)}.")
+            raise BrickworkError(
+                f"train.callbacks: {cls.__name__} has no argument "
+                f"'{key}'{did_you_mean(key, valid)}; its arguments: {', '.join(valid)}."
+            )
     for key in ("filename", "filepath", "log_dir"):
-        if key in params and key not in entry and params[key].default is not inspect.Parameter.empty:
+        if (
+            key in params
+            and key not in entry
+            and params[key].default is not inspect.Parameter.empty
+        ):
             entry[key] = params[key].default
         if key in entry and run_dir is not None and not Path(entry[key]).is_absolute():
             entry[key] = str(run_dir / entry[key])

@@ -27,7 +27,11 @@ def split_tensors(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> An
         return {"__tensor__": prefix}
     if isinstance(obj, dict):
         if obj and all(isinstance(k, int) for k in obj):  # optimizer state is keyed by int
-            return {"__int_keys__": {str(k): split_tensors(v, f"{prefix}.{k}", tensors) for k, v in obj.items()}}
+            return {
+                "__int_keys__": {
+                    str(k): split_tensors(v, f"{prefix}.{k}", tensors) for k, v in obj.items()
+                }
+            }
         return {str(k): split_tensors(v, f"{prefix}.{k}", tensors) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [split_tensors(v, f"{prefix}.{i}", tensors) for i, v in enumerate(obj)]
@@ -53,8 +57,11 @@ def rng_state() -> dict:
     """The python, numpy and torch (CPU and CUDA) generator states."""
     version, keys, gauss = random.getstate()
     name, np_keys, pos, has_gauss, cached = np.random.get_state()
-    state = {"python": [version, list(keys), gauss], "numpy": [name, np_keys.tolist(), pos, has_gauss, cached],
-             "torch": torch.get_rng_state()}
+    state = {
+        "python": [version, list(keys), gauss],
+        "numpy": [name, np_keys.tolist(), pos, has_gauss, cached],
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -77,13 +84,17 @@ def save_checkpoint(path: str | Path, state: dict, model_meta: dict) -> Path:
     """
     tensors: dict[str, torch.Tensor] = {}
     doc = {key: split_tensors(value, key, tensors) for key, value in state.items()}
-    return write_safetensors(path, tensors, {"state": doc, "model_meta": model_meta}, CHECKPOINT_FORMAT)
+    return write_safetensors(
+        path, tensors, {"state": doc, "model_meta": model_meta}, CHECKPOINT_FORMAT
+    )
 
 
 def load_checkpoint(path: str | Path) -> dict:
     """The state saved by `save_checkpoint` (tensors on the CPU)."""
     tensors, meta, fmt = read_safetensors(path)
     if fmt != CHECKPOINT_FORMAT:
-        raise BrickworkError(f"'{path}' is a model file, not a training checkpoint; resume from runs/NAME (its checkpoints/last.safetensors).")
+        raise BrickworkError(
+            f"'{path}' is a model file, not a training checkpoint; resume from runs/NAME (its "
+            "checkpoints/last.safetensors)."
+        )
     return join_tensors(meta["state"], tensors)
-

@@ -22,9 +22,15 @@ def pick_device(name: str = "auto") -> torch.device:
         return torch.device("cpu")
     kind = name.split(":")[0]
     if kind == "cuda" and not torch.cuda.is_available():
-        raise BrickworkError(f"device '{name}' was asked for but this PyTorch sees no CUDA GPU; use --device cpu (or auto), or install a CUDA build of torch.")
+        raise BrickworkError(
+            f"device '{name}' was asked for but this PyTorch sees no CUDA GPU; use --device cpu "
+            "(or auto), or install a CUDA build of torch."
+        )
     if kind == "mps" and not torch.backends.mps.is_available():
-        raise BrickworkError("device 'mps' was asked for but Apple's Metal backend is not available here; use --device cpu (or auto).")
+        raise BrickworkError(
+            "device 'mps' was asked for but Apple's Metal backend is not available here; use "
+            "--device cpu (or auto)."
+        )
     return torch.device(name)
 
 

@@ -40,7 +40,12 @@ def init_from_env(device: torch.device) -> torch.device:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         rank_, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", store=_store(rank_, world), rank=rank_, world_size=world)
+        dist.init_process_group(
+            "nccl" if device.type == "cuda" else "gloo",
+            store=_store(rank_, world),
+            rank=rank_,
+            world_size=world,
+        )
         atexit.register(_leave)
     return device
 
@@ -56,7 +61,9 @@ def _store(rank_: int, world: int) -> dist.Store:
         base = dist.TCPStore(host, port, world, is_master=False)
     else:  # launched some other way: rank 0 hosts it
         base = dist.TCPStore(host, port, world, is_master=rank_ == 0, multi_tenant=True)
-    return dist.PrefixStore(f"brickwork/attempt_{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", base)
+    return dist.PrefixStore(
+        f"brickwork/attempt_{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", base
+    )
 
 
 def _leave() -> None:
@@ -81,8 +88,12 @@ def per_rank_batch(batch_size: int) -> int:
     """The global batch split evenly over the ranks; the spec's batch size stays the global one."""
     w = world_size()
     if batch_size % w:
-        raise BrickworkError(f"train.batch_size {batch_size} does not divide over {w} processes; the batch size is global "
-                             f"(each process takes batch_size / {w}), so choose a multiple of {w}, e.g. {batch_size - batch_size % w or w}.")
+        raise BrickworkError(
+            f"train.batch_size {batch_size} does not divide over {w} processes; the batch size is "
+            "global "
+            f"(each process takes batch_size / {w}), so choose a multiple of {w}, e.g. "
+            f"{batch_size - batch_size % w or w}."
+        )
     return batch_size // w
 
 
@@ -90,7 +101,11 @@ def wrap(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """`model` in DistributedDataParallel (the model itself stays what callbacks and saving see)."""
     from torch.nn.parallel import DistributedDataParallel
 
-    ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
+    ids = (
+        [device.index if device.index is not None else torch.cuda.current_device()]
+        if device.type == "cuda"
+        else None
+    )
     return DistributedDataParallel(model, device_ids=ids)
 
 
@@ -101,7 +116,12 @@ def shard(data, rank_: int, world: int):
         import dataclasses
 
         return dataclasses.replace(data, x=data.x[rank_::world], y=data.y[rank_::world])
-    if isinstance(data, tuple | list) and len(data) == 2 and hasattr(data[0], "__getitem__") and not isinstance(data[0], tuple | list):
+    if (
+        isinstance(data, tuple | list)
+        and len(data) == 2
+        and hasattr(data[0], "__getitem__")
+        and not isinstance(data[0], tuple | list)
+    ):
         x, y = torch.as_tensor(data[0]), torch.as_tensor(data[1])
         return x[rank_::world], y[rank_::world]
     return data
@@ -115,8 +135,18 @@ def restart_checkpoint_dir(runs_dir) -> Path | None:
         return None
     given = os.environ.get("BRICKWORK_RUN_DIR")
     pointer = _pointer(runs_dir)
-    run_dir = Path(given) if given else Path(pointer.read_text()) if pointer and pointer.is_file() else None
-    return run_dir if run_dir is not None and (run_dir / "checkpoints" / "last.safetensors").is_file() else None
+    run_dir = (
+        Path(given)
+        if given
+        else Path(pointer.read_text())
+        if pointer and pointer.is_file()
+        else None
+    )
+    return (
+        run_dir
+        if run_dir is not None and (run_dir / "checkpoints" / "last.safetensors").is_file()
+        else None
+    )
 
 
 def remember_run_dir(runs_dir, run_dir: Path) -> None:
@@ -159,7 +189,9 @@ def sum_metrics(metrics) -> None:
     if world_size() == 1:
         return
     gathered: list = [None] * world_size()
-    dist.all_gather_object(gathered, ({k: v.detach().cpu() for k, v in metrics.state.items()}, metrics.count))
+    dist.all_gather_object(
+        gathered, ({k: v.detach().cpu() for k, v in metrics.state.items()}, metrics.count)
+    )
     total: dict[str, torch.Tensor] = {}
     for state, _ in gathered:
         for key, value in state.items():
@@ -174,12 +206,32 @@ def launch(argv: list[str], nproc: int, run_dir: str) -> int:
     is set), so a crash ends the job instead of leaving the others waiting.
     """
     restarts = os.environ.get("BRICKWORK_MAX_RESTARTS", "0")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-           f"--max-restarts={restarts}", "-m", "brickwork", *argv]
-    env = {**os.environ, "BRICKWORK_RUN_DIR": run_dir, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        f"--max-restarts={restarts}",
+        "-m",
+        "brickwork",
+        *argv,
+    ]
+    env = {
+        **os.environ,
+        "BRICKWORK_RUN_DIR": run_dir,
+        "OMP_NUM_THREADS": os.environ.get(
+            "OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc))
+        ),
+    }
     code = subprocess.call(cmd, env=env)
     if code:
-        print(f"error: a worker process failed (launcher exit code {code}), so the distributed job was stopped; its last good "
-              f"checkpoint is {run_dir}/checkpoints/last.safetensors (if an epoch finished). Continue with: "
-              f"brickwork train --resume {run_dir} --nproc {nproc}", file=sys.stderr)
+        print(
+            f"error: a worker process failed (launcher exit code {code}), so the distributed job "
+            "was stopped; its last good "
+            f"checkpoint is {run_dir}/checkpoints/last.safetensors (if an epoch finished). "
+            "Continue with: "
+            f"brickwork train --resume {run_dir} --nproc {nproc}",
+            file=sys.stderr,
+        )
     return code

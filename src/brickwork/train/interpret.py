@@ -22,8 +22,22 @@ def interpret(out: torch.Tensor, meta: dict, activation: str | None, top_k: int)
         p = out.reshape(-1) if activation == "sigmoid" else torch.sigmoid(out.reshape(-1))
         probs = torch.stack([1 - p, p], -1)
     else:
-        probs = out if activation == "softmax" else out.exp() if activation == "log_softmax" else out.softmax(-1)
+        probs = (
+            out
+            if activation == "softmax"
+            else out.exp()
+            if activation == "log_softmax"
+            else out.softmax(-1)
+        )
     k = min(top_k, probs.shape[-1])
     values, indices = probs.topk(k, -1)
     label = (lambda i: names[i]) if names else str
-    return [{"top": [{"label": label(int(i)), "probability": float(v)} for v, i in zip(vs, ix, strict=True)]} for vs, ix in zip(values, indices, strict=True)]
+    return [
+        {
+            "top": [
+                {"label": label(int(i)), "probability": float(v)}
+                for v, i in zip(vs, ix, strict=True)
+            ]
+        }
+        for vs, ix in zip(values, indices, strict=True)
+    ]

@@ -34,9 +34,13 @@ from brickwork.train.progress import ProgressBar
 
 
 class History:
-    """Per-epoch logs: `history["val_loss"]` is a list with one value per epoch (Keras's History)."""
+    """Per-epoch logs: `history["val_loss"]` is a list with one value per epoch (Keras's
+    History).
+    """
 
-    def __init__(self, history: dict | None = None, epoch: list | None = None, stop_reason: str | None = None):
+    def __init__(
+        self, history: dict | None = None, epoch: list | None = None, stop_reason: str | None = None
+    ):
         self.history: dict[str, list[float]] = history or {}
         self.epoch: list[int] = epoch or []
         self.stop_reason = stop_reason
@@ -54,7 +58,9 @@ class History:
 
 
 class Trainer:
-    """What callbacks see: the model, optimizer, history and counters, and `say`/`save_checkpoint`."""
+    """What callbacks see: the model, optimizer, history and counters, and
+    `say`/`save_checkpoint`.
+    """
 
     def __init__(self, model, optimizer, spec: TrainSpec, callbacks, run_dir, console, scaler):
         self.model, self.optimizer, self.spec, self.callbacks = model, optimizer, spec, callbacks
@@ -72,10 +78,22 @@ class Trainer:
             self.console.print(message, highlight=False)
 
     def state_dict(self) -> dict:
-        return {"epoch": self.epoch + 1, "global_step": self.global_step, "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict() if self.scaler else None,
-                "history": self.history.state_dict(), "rng": rng_state(),
-                "callbacks": dict(zip(_callback_keys(self.callbacks), (cb.state_dict() for cb in self.callbacks), strict=True))}
+        return {
+            "epoch": self.epoch + 1,
+            "global_step": self.global_step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler else None,
+            "history": self.history.state_dict(),
+            "rng": rng_state(),
+            "callbacks": dict(
+                zip(
+                    _callback_keys(self.callbacks),
+                    (cb.state_dict() for cb in self.callbacks),
+                    strict=True,
+                )
+            ),
+        }
 
     def save_checkpoint(self, path: str | Path) -> Path:
         """Write a resumable checkpoint (in a distributed job only rank 0 writes)."""
@@ -107,8 +125,18 @@ def _callback_keys(callbacks) -> list[str]:
     return keys
 
 
-def make_loader(data, batch_size: int, *, shuffle: bool, seed: int, device: torch.device, rank: int = 0, world_size: int = 1):
-    """Batches from `(x, y)` tensors or arrays, a Split (with its augmentation), or any iterable of batches.
+def make_loader(
+    data,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int,
+    device: torch.device,
+    rank: int = 0,
+    world_size: int = 1,
+):
+    """Batches from `(x, y)` tensors or arrays, a Split (with its augmentation), or any iterable of
+    batches.
 
     With `world_size` > 1, tensors and Splits give this rank's shard of each epoch's order.
     """
@@ -120,12 +148,17 @@ def make_loader(data, batch_size: int, *, shuffle: bool, seed: int, device: torc
     elif hasattr(data, "__iter__"):
         return data
     else:
-        raise BrickworkError(f"cannot train on a {type(data).__name__}; pass (x, y) tensors, a Split, or an iterable of (x, y) batches such as a DataLoader.")
+        raise BrickworkError(
+            f"cannot train on a {type(data).__name__}; pass (x, y) tensors, a Split, or an "
+            "iterable of (x, y) batches such as a DataLoader."
+        )
     from brickwork.data import InMemoryLoader
 
     x, y = torch.as_tensor(x), torch.as_tensor(y)
     if len(x) != len(y):
-        raise BrickworkError(f"x has {len(x)} samples but y has {len(y)}; they must have one target per sample.")
+        raise BrickworkError(
+            f"x has {len(x)} samples but y has {len(y)}; they must have one target per sample."
+        )
     return InMemoryLoader(x, y, batch_size, shuffle=shuffle, seed=seed, device=device, **shard)
 
 
@@ -138,9 +171,19 @@ def default_loss(task: str | None, spec_loss: LossSpec | None) -> LossSpec:
     return LossSpec(type="mse" if task == "regression" else "cross_entropy")
 
 
-def fit(model: nn.Module, x, y=None, *, validation_data=None, callbacks: list[Callback] = (),
-        run_dir: str | Path | None = None, resume: str | Path | None = None, task: str | None = None,
-        train: TrainSpec | dict | None = None, **options) -> History:
+def fit(
+    model: nn.Module,
+    x,
+    y=None,
+    *,
+    validation_data=None,
+    callbacks: list[Callback] = (),
+    run_dir: str | Path | None = None,
+    resume: str | Path | None = None,
+    task: str | None = None,
+    train: TrainSpec | dict | None = None,
+    **options,
+) -> History:
     """Train `model`; options are the `train:` fields (epochs, lr, optimizer, loss, metrics, ...).
 
     `task` ('classification', 'binary', 'regression', 'language_model') picks the loss and
@@ -153,31 +196,62 @@ def fit(model: nn.Module, x, y=None, *, validation_data=None, callbacks: list[Ca
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     seed_everything(spec.seed, spec.deterministic)
     try:
-        return _fit(model, x if y is None else (x, y), validation_data, list(callbacks), run_dir, resume, task, spec, device)
+        return _fit(
+            model,
+            x if y is None else (x, y),
+            validation_data,
+            list(callbacks),
+            run_dir,
+            resume,
+            task,
+            spec,
+            device,
+        )
     finally:
         torch.use_deterministic_algorithms(was_deterministic)
 
 
-def _fit(model, data, validation_data, user_callbacks, run_dir, resume, task, spec, device) -> History:
+def _fit(
+    model, data, validation_data, user_callbacks, run_dir, resume, task, spec, device
+) -> History:
     model.to(device)
     if spec.channels_last:
         model.to(memory_format=torch.channels_last)
     rank, world, main = distributed.rank(), distributed.world_size(), distributed.is_main()
     step_model = distributed.wrap(model, device) if world > 1 else model
     step_model = torch.compile(step_model) if spec.compile else step_model
-    loader = make_loader(data, distributed.per_rank_batch(spec.batch_size), shuffle=spec.shuffle, seed=spec.seed,
-                         device=device, rank=rank, world_size=world)
+    loader = make_loader(
+        data,
+        distributed.per_rank_batch(spec.batch_size),
+        shuffle=spec.shuffle,
+        seed=spec.seed,
+        device=device,
+        rank=rank,
+        world_size=world,
+    )
     eval_size = spec.eval_batch_size or spec.batch_size
     if validation_data is not None and world > 1:
         validation_data = distributed.shard(validation_data, rank, world)
-    val_loader = None if validation_data is None else make_loader(validation_data, eval_size, shuffle=False, seed=spec.seed, device=device)
+    val_loader = (
+        None
+        if validation_data is None
+        else make_loader(validation_data, eval_size, shuffle=False, seed=spec.seed, device=device)
+    )
     loss_spec = default_loss(task, spec.loss)
     loss_fn, from_logits = make_loss(loss_spec, output_activation(model), device)
     kind = task_kind(loss_spec.type, task)
-    metric_specs = spec.metrics if spec.metrics is not None else default_metrics(kind, task == "language_model")
+    metric_specs = (
+        spec.metrics
+        if spec.metrics is not None
+        else default_metrics(kind, task == "language_model")
+    )
     if hasattr(model, "metadata") or hasattr(model, "spec"):
-        model.metadata = {**getattr(model, "metadata", {}), "loss": loss_spec.model_dump(),
-                          "metrics": [m.model_dump() for m in metric_specs], "task": task}
+        model.metadata = {
+            **getattr(model, "metadata", {}),
+            "loss": loss_spec.model_dump(),
+            "metrics": [m.model_dump() for m in metric_specs],
+            "task": task,
+        }
 
     run_dir = Path(run_dir) if run_dir is not None and main else None
     console = Console()
@@ -188,16 +262,25 @@ def _fit(model, data, validation_data, user_callbacks, run_dir, resume, task, sp
     if not main:  # files and the console belong to rank 0
         callbacks = [cb for cb in callbacks if not cb.main_process_only]
     if run_dir is not None:
-        callbacks += rundir.run_callbacks(run_dir, has_validation=val_loader is not None, callbacks=callbacks)
+        callbacks += rundir.run_callbacks(
+            run_dir, has_validation=val_loader is not None, callbacks=callbacks
+        )
 
     optimizer = make_optimizer(model, spec.optimizer, spec.lr)
-    t = Trainer(model, optimizer, spec, callbacks, run_dir, console, grad_scaler(device, spec.precision))
+    t = Trainer(
+        model, optimizer, spec, callbacks, run_dir, console, grad_scaler(device, spec.precision)
+    )
     t.steps_per_epoch = len(loader) if hasattr(loader, "__len__") else None
     schedule = lr_multiplier(spec.schedule, t.steps_per_epoch or 1, spec.epochs, spec.lr)
     if spec.schedule is not None and spec.schedule.type == "reduce_on_plateau":
-        callbacks.append(build_callback({**spec.schedule.options, "type": "reduce_lr_on_plateau"}, run_dir))
+        callbacks.append(
+            build_callback({**spec.schedule.options, "type": "reduce_lr_on_plateau"}, run_dir)
+        )
     if schedule is not None and t.steps_per_epoch is None:
-        raise BrickworkError("a learning-rate schedule needs to know the batches per epoch, but the training data has no len(); pass tensors, a Split, or a DataLoader.")
+        raise BrickworkError(
+            "a learning-rate schedule needs to know the batches per epoch, but the training data "
+            "has no len(); pass tensors, a Split, or a DataLoader."
+        )
     t.train_metrics = Metrics(metric_specs, kind, from_logits)
     val_metrics = Metrics(metric_specs, kind, from_logits)
     for cb in callbacks:
@@ -232,7 +315,15 @@ def _fit(model, data, validation_data, user_callbacks, run_dir, resume, task, sp
             break
         if val_loader is not None:
             val_metrics.reset()
-            _evaluate_loader(model if world > 1 else step_model, val_loader, loss_fn, val_metrics, amp, device, spec.channels_last)
+            _evaluate_loader(
+                model if world > 1 else step_model,
+                val_loader,
+                loss_fn,
+                val_metrics,
+                amp,
+                device,
+                spec.channels_last,
+            )
             distributed.sum_metrics(val_metrics)
             logs.update({f"val_{k}": v for k, v in val_metrics.compute().items()})
         logs["lr"] = optimizer.param_groups[0]["lr"]
@@ -280,7 +371,9 @@ def _train_epoch(t: Trainer, model, loader, loss_fn, schedule, amp, has_reg, dev
     accum, clip_norm, clip_value = spec.accumulate, spec.clip_grad_norm, spec.clip_grad_value
     groups = optimizer.param_groups
     # DDP: micro-batches that do not end an accumulation group skip the gradient all-reduce
-    skip_sync = model.no_sync if accum > 1 and hasattr(model, "no_sync") and t.steps_per_epoch else None
+    skip_sync = (
+        model.no_sync if accum > 1 and hasattr(model, "no_sync") and t.steps_per_epoch else None
+    )
     logs: dict = {}
     pending = False
     for i, (xb, yb) in enumerate(loader):
@@ -296,7 +389,11 @@ def _train_epoch(t: Trainer, model, loader, loss_fn, schedule, amp, has_reg, dev
         if i % accum == 0:
             optimizer.zero_grad(set_to_none=True)
         pending = (i + 1) % accum != 0
-        with skip_sync() if skip_sync and pending and i + 1 < t.steps_per_epoch else contextlib.nullcontext():
+        with (
+            skip_sync()
+            if skip_sync and pending and i + 1 < t.steps_per_epoch
+            else contextlib.nullcontext()
+        ):
             with amp:
                 out = model(xb)
                 loss = loss_fn(out, yb)
@@ -342,7 +439,9 @@ def _to_device(x, device, channels_last: bool):
 
 
 @torch.no_grad()
-def _evaluate_loader(model, loader, loss_fn, metrics: Metrics, amp, device, channels_last=False) -> None:
+def _evaluate_loader(
+    model, loader, loss_fn, metrics: Metrics, amp, device, channels_last=False
+) -> None:
     was_training = model.training
     model.eval()
     for xb, yb in loader:
@@ -354,22 +453,47 @@ def _evaluate_loader(model, loader, loss_fn, metrics: Metrics, amp, device, chan
     model.train(was_training)
 
 
-def evaluate(model: nn.Module, x, y=None, *, batch_size: int = 256, loss=None, metrics=None,
-             task: str | None = None, device: str = "auto", precision: str = "fp32") -> dict:
+def evaluate(
+    model: nn.Module,
+    x,
+    y=None,
+    *,
+    batch_size: int = 256,
+    loss=None,
+    metrics=None,
+    task: str | None = None,
+    device: str = "auto",
+    precision: str = "fp32",
+) -> dict:
     """Loss and metrics on a dataset; classification adds `confusion_matrix` and `per_class`.
 
     The loss and metrics default to those the model was trained with (`model.metadata`).
     """
     meta = getattr(model, "metadata", {})
-    spec = parse_train_spec({k: v for k, v in {"loss": loss or meta.get("loss"), "metrics": metrics or meta.get("metrics")}.items() if v})
+    spec = parse_train_spec(
+        {
+            k: v
+            for k, v in {
+                "loss": loss or meta.get("loss"),
+                "metrics": metrics or meta.get("metrics"),
+            }.items()
+            if v
+        }
+    )
     task = task or meta.get("task")
     dev = pick_device(device)
     model.to(dev)
     loss_spec = default_loss(task, spec.loss)
     loss_fn, from_logits = make_loss(loss_spec, output_activation(model), dev)
     kind = task_kind(loss_spec.type, task)
-    specs = spec.metrics if spec.metrics is not None else default_metrics(kind, task == "language_model")
-    result = Metrics(specs, kind, from_logits, confusion=kind != "regression" and task != "language_model")
+    specs = (
+        spec.metrics
+        if spec.metrics is not None
+        else default_metrics(kind, task == "language_model")
+    )
+    result = Metrics(
+        specs, kind, from_logits, confusion=kind != "regression" and task != "language_model"
+    )
     loader = make_loader(x if y is None else (x, y), batch_size, shuffle=False, seed=0, device=dev)
     _evaluate_loader(model, loader, loss_fn, result, autocast(dev, precision), dev)
     logs = result.compute()

@@ -30,7 +30,9 @@ class Metrics:
     `confusion=True` also keeps the confusion matrix (evaluate and plots use it).
     """
 
-    def __init__(self, specs: list[MetricSpec], kind: str, from_logits: bool = True, confusion: bool = False):
+    def __init__(
+        self, specs: list[MetricSpec], kind: str, from_logits: bool = True, confusion: bool = False
+    ):
         self.specs = list(specs)
         self.kind = kind
         self.from_logits = from_logits
@@ -79,14 +81,22 @@ class Metrics:
         for spec in self.specs:
             if spec.type == "top_k_accuracy":
                 k = min(spec.options.get("k", 5), out.shape[-1])
-                self._acc(metric_name(spec), (out.topk(k, -1).indices == y.unsqueeze(-1)).any(-1).sum())
+                self._acc(
+                    metric_name(spec), (out.topk(k, -1).indices == y.unsqueeze(-1)).any(-1).sum()
+                )
         if self.confusion:
             if "confusion" not in self.state:
-                self.state["confusion"] = torch.zeros(classes, classes, dtype=torch.long, device=out.device)
+                self.state["confusion"] = torch.zeros(
+                    classes, classes, dtype=torch.long, device=out.device
+                )
             ones = torch.ones_like(y, dtype=torch.long)
             self.state["confusion"].index_put_((y.long(), pred), ones, accumulate=True)
         if self.want_ppl:
-            logp = F.log_softmax(out.float(), -1) if self.from_logits else torch.log(out.float().clamp_min(1e-7))
+            logp = (
+                F.log_softmax(out.float(), -1)
+                if self.from_logits
+                else torch.log(out.float().clamp_min(1e-7))
+            )
             self._acc("nll", F.nll_loss(logp, y, reduction="sum"))
 
     def _regression(self, out: torch.Tensor, y: torch.Tensor) -> None:
@@ -116,7 +126,9 @@ class Metrics:
             elif spec.type == "top_k_accuracy":
                 logs[name] = float(s[name]) / n if name in s else float("nan")
             elif spec.type in NEEDS_CONFUSION:
-                logs[name] = self.classification_report()[spec.type] if "confusion" in s else float("nan")
+                logs[name] = (
+                    self.classification_report()[spec.type] if "confusion" in s else float("nan")
+                )
             elif spec.type == "perplexity":
                 logs[name] = math.exp(float(s["nll"]) / n) if "nll" in s else float("nan")
             elif "sq" not in s:
@@ -127,12 +139,18 @@ class Metrics:
                 logs[name] = float((s["sq"] / n).sqrt().mean())
             elif spec.type == "r2":
                 total = s["y2"] - s["y"] ** 2 / n
-                r2 = torch.where(total > 0, 1 - s["sq"] / total.clamp_min(1e-300), torch.where(s["sq"] > 0, 0.0, 1.0))
+                r2 = torch.where(
+                    total > 0,
+                    1 - s["sq"] / total.clamp_min(1e-300),
+                    torch.where(s["sq"] > 0, 0.0, 1.0),
+                )
                 logs[name] = float(r2.mean())
         return logs
 
     def confusion_matrix(self) -> list[list[int]] | None:
-        """Rows are true classes, columns predicted classes (as sklearn.metrics.confusion_matrix)."""
+        """Rows are true classes, columns predicted classes (as
+        sklearn.metrics.confusion_matrix).
+        """
         cm = self.state.get("confusion")
         return None if cm is None else cm.cpu().tolist()
 
@@ -145,12 +163,26 @@ class Metrics:
         recall = torch.where(actual > 0, tp / actual.clamp_min(1), 0.0)
         denom = predicted + actual
         f1 = torch.where(denom > 0, 2 * tp / denom.clamp_min(1), 0.0)
-        per_class = {"precision": precision.tolist(), "recall": recall.tolist(), "f1": f1.tolist(), "support": actual.long().tolist()}
+        per_class = {
+            "precision": precision.tolist(),
+            "recall": recall.tolist(),
+            "f1": f1.tolist(),
+            "support": actual.long().tolist(),
+        }
         if self.kind == "binary":
-            return {"precision": float(precision[1]), "recall": float(recall[1]), "f1": float(f1[1]), "per_class": per_class}
+            return {
+                "precision": float(precision[1]),
+                "recall": float(recall[1]),
+                "f1": float(f1[1]),
+                "per_class": per_class,
+            }
         seen = denom > 0
-        return {"precision": float(precision[seen].mean()), "recall": float(recall[seen].mean()),
-                "f1": float(f1[seen].mean()), "per_class": per_class}
+        return {
+            "precision": float(precision[seen].mean()),
+            "recall": float(recall[seen].mean()),
+            "f1": float(f1[seen].mean()),
+            "per_class": per_class,
+        }
 
 
 def default_metrics(kind: str, language_model: bool = False) -> list[MetricSpec]:

@@ -35,7 +35,10 @@ def make_optimizer(model: nn.Module, spec: OptimizerSpec, lr: float) -> torch.op
     new optimizer, and a resumed run finds the same groups.
     """
     if not any(p.requires_grad for p in model.parameters()):
-        raise BrickworkError("the model has no trainable parameters (all are frozen); unfreeze some layers or set `trainable: true`.")
+        raise BrickworkError(
+            "the model has no trainable parameters (all are frozen); unfreeze some layers or set "
+            "`trainable: true`."
+        )
     options = spec.options
     groups = param_groups(model, options.pop("param_groups", None) or [], spec.type)
     for group in [options, *groups]:
@@ -44,14 +47,17 @@ def make_optimizer(model: nn.Module, spec: OptimizerSpec, lr: float) -> torch.op
     try:
         optimizer = OPTIMIZERS[spec.type](groups, lr=lr, **options)
     except (TypeError, ValueError) as e:
-        raise BrickworkError(f"train.optimizer: {spec.type} rejected its settings {options}: {e}.") from None
+        raise BrickworkError(
+            f"train.optimizer: {spec.type} rejected its settings {options}: {e}."
+        ) from None
     for group in optimizer.param_groups:
         group.setdefault("initial_lr", group["lr"])
     return optimizer
 
 
 def param_groups(model: nn.Module, specs: list, kind: str) -> list[dict]:
-    """`[{layers: [head], lr: 0.01}, ...]` -> torch parameter groups; unlisted layers form the first group.
+    """`[{layers: [head], lr: 0.01}, ...]` -> torch parameter groups; unlisted layers form the first
+    group.
 
     `layers` are layer names or glob patterns; a parameter belongs to the first group that
     matches its layer. Each group may also set the optimizer's own settings (weight_decay, ...).
@@ -65,17 +71,30 @@ def param_groups(model: nn.Module, specs: list, kind: str) -> list[dict]:
     for i, raw in enumerate(specs):
         where = f"train.optimizer.param_groups[{i}]"
         if not isinstance(raw, dict) or "layers" not in raw:
-            raise BrickworkError(f"{where}: a parameter group is a mapping with `layers:` (names or globs) and settings such as `lr:`, found {raw!r}.")
+            raise BrickworkError(
+                f"{where}: a parameter group is a mapping with `layers:` (names or globs) and "
+                f"settings such as `lr:`, found {raw!r}."
+            )
         group = dict(raw)
         patterns = group.pop("layers")
         patterns = [patterns] if isinstance(patterns, str) else list(patterns)
         for key in group:
             if key != "lr" and key not in OPTIMIZER_OPTIONS[kind] - {"param_groups"}:
-                raise BrickworkError(f"{where}: unknown setting '{key}' for {kind}; a group takes layers, lr and {', '.join(sorted(OPTIMIZER_OPTIONS[kind] - {'param_groups'}))}.")
-        chosen = [n for n, _ in named if n not in taken and any(fnmatch.fnmatchcase(owner[n], p) for p in patterns)]
+                raise BrickworkError(
+                    f"{where}: unknown setting '{key}' for {kind}; a group takes layers, lr and "
+                    f"{', '.join(sorted(OPTIMIZER_OPTIONS[kind] - {'param_groups'}))}."
+                )
+        chosen = [
+            n
+            for n, _ in named
+            if n not in taken and any(fnmatch.fnmatchcase(owner[n], p) for p in patterns)
+        ]
         if not chosen:
             layers = sorted(set(owner.values()), key=list(owner.values()).index)
-            raise BrickworkError(f"{where}: layers {patterns} match no parameters not already in an earlier group; the model's layers: {', '.join(layers)}.")
+            raise BrickworkError(
+                f"{where}: layers {patterns} match no parameters not already in an earlier group; "
+                f"the model's layers: {', '.join(layers)}."
+            )
         taken.update(chosen)
         groups.append({**group, "params": [p for n, p in named if n in chosen]})
     rest = [p for n, p in named if n not in taken]
@@ -85,12 +104,18 @@ def param_groups(model: nn.Module, specs: list, kind: str) -> list[dict]:
 def _layer_of(model: nn.Module, param_name: str) -> str:
     """The layer a parameter belongs to: its brickwork layer name, else its module path."""
     parts = param_name.split(".")
-    if isinstance(getattr(model, "layers", None), nn.ModuleDict) and parts[0] == "layers" and len(parts) > 2:
+    if (
+        isinstance(getattr(model, "layers", None), nn.ModuleDict)
+        and parts[0] == "layers"
+        and len(parts) > 2
+    ):
         return parts[1]
     return ".".join(parts[:-1]) or parts[0]
 
 
-def lr_multiplier(spec: ScheduleSpec | None, steps_per_epoch: int, epochs: int, lr: float) -> Callable[[int], float] | None:
+def lr_multiplier(
+    spec: ScheduleSpec | None, steps_per_epoch: int, epochs: int, lr: float
+) -> Callable[[int], float] | None:
     """`step -> factor` for the base lr, or None when the lr stays put (no schedule, plateau)."""
     if spec is None or spec.type == "reduce_on_plateau":
         return None
@@ -111,7 +136,7 @@ def lr_multiplier(spec: ScheduleSpec | None, steps_per_epoch: int, epochs: int, 
         def main(s):
             t = min(1.0, max(0.0, (s - warmup) / max(1, total - 1 - warmup)))
             return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t))
-    else:  # one_cycle: cosine up from max_lr/div_factor to max_lr, then down to max_lr/(div*final_div)
+    else:  # one_cycle: cosine up from max_lr/div_factor to max_lr, then to max_lr/(div*final_div)
         peak = o.get("max_lr", lr) / lr
         start = peak / o.get("div_factor", 25.0)
         end = start / o.get("final_div_factor", 1e4)
@@ -122,6 +147,7 @@ def lr_multiplier(spec: ScheduleSpec | None, steps_per_epoch: int, epochs: int, 
                 return start + (peak - start) * 0.5 * (1 - math.cos(math.pi * s / rise))
             t = min(1.0, (s - rise) / max(1, total - 1 - rise))
             return end + (peak - end) * 0.5 * (1 + math.cos(math.pi * t))
+
     if warmup <= 0:
         return main
     return lambda s: main(s) * (s + 1) / warmup if s < warmup else main(s)
@@ -137,7 +163,9 @@ def output_activation(model: nn.Module) -> str | None:
     return next((name for cls, name in kinds.items() if isinstance(last, cls)), None)
 
 
-def make_loss(spec: LossSpec, activation: str | None, device: torch.device) -> tuple[Callable, bool]:
+def make_loss(
+    spec: LossSpec, activation: str | None, device: torch.device
+) -> tuple[Callable, bool]:
     """`(loss_fn(out, y) -> scalar, from_logits)`.
 
     `cross_entropy` and `bce` read the model's output: a softmax/sigmoid output is taken as
@@ -145,25 +173,46 @@ def make_loss(spec: LossSpec, activation: str | None, device: torch.device) -> t
     it. Language-model outputs [N, T, V] with targets [N, T] are flattened to tokens.
     """
     o = spec.options
-    weight = torch.tensor(o["class_weights"], dtype=torch.float32, device=device) if o.get("class_weights") else None
+    weight = (
+        torch.tensor(o["class_weights"], dtype=torch.float32, device=device)
+        if o.get("class_weights")
+        else None
+    )
     kind = spec.type
     if kind == "cross_entropy":
         from_logits = o.get("from_logits", activation not in ("softmax", "log_softmax"))
         smoothing = o.get("label_smoothing", 0.0)
         if from_logits:
-            return _tokens(lambda out, y: F.cross_entropy(out, y, weight=weight, label_smoothing=smoothing)), True
+            return _tokens(
+                lambda out, y: F.cross_entropy(out, y, weight=weight, label_smoothing=smoothing)
+            ), True
         take_log = activation != "log_softmax"
         if smoothing:
-            raise BrickworkError("train.loss: label_smoothing needs logits, but the model ends in a softmax; remove the final softmax (cross_entropy applies it) or drop label_smoothing.")
-        return _tokens(lambda out, y: F.nll_loss(torch.log(out.clamp_min(1e-7)) if take_log else out, y, weight=weight)), False
+            raise BrickworkError(
+                "train.loss: label_smoothing needs logits, but the model ends in a softmax; "
+                "remove the final softmax (cross_entropy applies it) or drop label_smoothing."
+            )
+        return _tokens(
+            lambda out, y: F.nll_loss(
+                torch.log(out.clamp_min(1e-7)) if take_log else out, y, weight=weight
+            )
+        ), False
     if kind == "nll":
         return _tokens(lambda out, y: F.nll_loss(out, y, weight=weight)), False
     if kind in ("bce", "bce_with_logits"):
         from_logits = kind == "bce_with_logits" or o.get("from_logits", activation != "sigmoid")
-        pos = torch.tensor(o["pos_weight"], dtype=torch.float32, device=device) if o.get("pos_weight") is not None else None
+        pos = (
+            torch.tensor(o["pos_weight"], dtype=torch.float32, device=device)
+            if o.get("pos_weight") is not None
+            else None
+        )
         if from_logits:
-            return lambda out, y: F.binary_cross_entropy_with_logits(out, _like(y, out), pos_weight=pos), True
-        return lambda out, y: F.binary_cross_entropy(out.float().clamp(1e-7, 1 - 1e-7), _like(y, out).float()), False
+            return lambda out, y: F.binary_cross_entropy_with_logits(
+                out, _like(y, out), pos_weight=pos
+            ), True
+        return lambda out, y: F.binary_cross_entropy(
+            out.float().clamp(1e-7, 1 - 1e-7), _like(y, out).float()
+        ), False
     plain = {"mse": F.mse_loss, "l1": F.l1_loss}
     if kind in plain:
         return lambda out, y: plain[kind](out, _like(y, out)), True
@@ -173,10 +222,12 @@ def make_loss(spec: LossSpec, activation: str | None, device: torch.device) -> t
 
 def _tokens(loss: Callable) -> Callable:
     """Classification loss that also takes sequence outputs [N, T, C] with targets [N, T]."""
+
     def fn(out, y):
         if out.dim() > 2 and y.dim() == out.dim() - 1:
             return loss(out.reshape(-1, out.shape[-1]), y.reshape(-1))
         return loss(out, y)
+
     return fn
 
 

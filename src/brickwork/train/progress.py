@@ -28,7 +28,9 @@ def format_logs(logs: dict, skip: tuple = ("lr",)) -> str:
 
 
 class ProgressBar(Callback):
-    """Keras-style progress: `verbose` 1 draws a bar (a line per epoch when not on a terminal), 2 a line per epoch."""
+    """Keras-style progress: `verbose` 1 draws a bar (a line per epoch when not on a terminal), 2 a
+    line per epoch.
+    """
 
     main_process_only = True
 
@@ -39,14 +41,25 @@ class ProgressBar(Callback):
 
     def on_epoch_begin(self, epoch, logs):
         self.start = self.last = time.perf_counter()
-        if self.verbose != 1 or not self.console.is_terminal:  # logs to a file get one line per epoch
+        if (
+            self.verbose != 1 or not self.console.is_terminal
+        ):  # logs to a file get one line per epoch
             return
         self.progress = Progress(
-            TextColumn(f"epoch {epoch + 1}/{self.trainer.epochs}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[stats]}"), TextColumn("{task.fields[speed]}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, auto_refresh=False)
+            TextColumn(f"epoch {epoch + 1}/{self.trainer.epochs}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"),
+            TextColumn("{task.fields[speed]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            auto_refresh=False,
+        )
         self.progress.start()
-        self.task = self.progress.add_task("train", total=self.trainer.steps_per_epoch, stats="", speed="")
+        self.task = self.progress.add_task(
+            "train", total=self.trainer.steps_per_epoch, stats="", speed=""
+        )
 
     def on_batch_end(self, batch, logs):
         if self.progress is None:
@@ -58,7 +71,13 @@ class ProgressBar(Callback):
 
     def _update(self, done: int, logs: dict, now: float) -> None:
         rate = self.trainer.train_metrics.count / max(now - self.start, 1e-9)
-        self.progress.update(self.task, completed=done, stats=format_logs(logs), speed=f"{rate:,.0f} samples/s", refresh=True)
+        self.progress.update(
+            self.task,
+            completed=done,
+            stats=format_logs(logs),
+            speed=f"{rate:,.0f} samples/s",
+            refresh=True,
+        )
 
     def on_epoch_end(self, epoch, logs):
         now = time.perf_counter()
@@ -68,5 +87,10 @@ class ProgressBar(Callback):
             self.progress = None
         else:
             rate = self.trainer.train_metrics.count / max(now - self.start, 1e-9)
-            self.console.print(f"epoch {epoch + 1}/{self.trainer.epochs}  {format_logs(logs)}  ({now - self.start:.1f}s, "
-                               f"{rate:,.0f} samples/s)", highlight=False, soft_wrap=True)
+            self.console.print(
+                f"epoch {epoch + 1}/{self.trainer.epochs}  {format_logs(logs)}  "
+                f"({now - self.start:.1f}s, "
+                f"{rate:,.0f} samples/s)",
+                highlight=False,
+                soft_wrap=True,
+            )

@@ -23,8 +23,14 @@ class TensorBoard(Callback):
 
     main_process_only = True
 
-    def __init__(self, log_dir: str = "tensorboard", histogram_freq: int = 1, write_graph: bool = True,
-                 write_images: bool = True, max_images: int = 16):
+    def __init__(
+        self,
+        log_dir: str = "tensorboard",
+        histogram_freq: int = 1,
+        write_graph: bool = True,
+        write_images: bool = True,
+        max_images: int = 16,
+    ):
         self.log_dir, self.histogram_freq = str(log_dir), histogram_freq
         self.write_graph, self.write_images, self.max_images = write_graph, write_images, max_images
         self.writer = None
@@ -39,7 +45,11 @@ class TensorBoard(Callback):
     def on_epoch_end(self, epoch, logs):
         step = epoch + 1
         for key, value in logs.items():
-            tag = "lr" if key == "lr" else (f"{key[4:]}/val" if key.startswith("val_") else f"{key}/train")
+            tag = (
+                "lr"
+                if key == "lr"
+                else (f"{key[4:]}/val" if key.startswith("val_") else f"{key}/train")
+            )
             self.writer.add_scalar(tag, value, step)
         if self.histogram_freq and step % self.histogram_freq == 0:
             for name, param in self.trainer.model.named_parameters():
@@ -68,13 +78,18 @@ class TensorBoard(Callback):
                     warnings.simplefilter("ignore")  # torch.jit.trace's deprecation notice
                     self.writer.add_graph(model, x[:2])
             except Exception as e:  # noqa: BLE001 - any tracing failure only costs the graph
-                self.trainer.say(f"TensorBoard: the model graph was not written (tracing failed: {type(e).__name__}: {str(e)[:200]}).")
+                self.trainer.say(
+                    "TensorBoard: the model graph was not written (tracing failed: "
+                    f"{type(e).__name__}: {str(e)[:200]})."
+                )
             finally:
                 model.train(was_training)
         if self.write_images and x.dim() == 4 and x.shape[1] in (1, 3) and x.is_floating_point():
             images = x[: self.max_images].detach().float().cpu()
             low, high = images.amin(), images.amax()
-            self.writer.add_images("inputs/samples", (images - low) / (high - low).clamp_min(1e-8), 0)
+            self.writer.add_images(
+                "inputs/samples", (images - low) / (high - low).clamp_min(1e-8), 0
+            )
 
     def on_train_end(self, logs):
         if self.writer is not None:

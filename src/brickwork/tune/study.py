@@ -48,7 +48,9 @@ class TuneResult:
 
 
 class TrialPruning(MonitorCallback):
-    """Report the monitored metric to the trial each epoch; stop the trial when the pruner says so."""
+    """Report the monitored metric to the trial each epoch; stop the trial when the pruner says
+    so.
+    """
 
     def __init__(self, trial: optuna.Trial, monitor: str, mode: str):
         super().__init__(monitor, mode)
@@ -68,7 +70,8 @@ class TrialPruning(MonitorCallback):
 
 
 def read_template(spec: str | Path | dict, overrides: list[str] = ()) -> tuple[dict, str]:
-    """(the spec with its search spaces, where it came from), overrides applied and the space checked.
+    """(the spec with its search spaces, where it came from), overrides applied and the space
+    checked.
 
     Both corners of the space (every low end / first option, every high end / last option)
     must give a valid spec, so a typo fails now rather than in trial 17.
@@ -80,8 +83,11 @@ def read_template(spec: str | Path | dict, overrides: list[str] = ()) -> tuple[d
     data = apply_overrides(data, list(overrides))
     params = [p for k, v in data.items() if k != "tune" for p in search_params(v, k)]
     if not params:
-        raise BrickworkError(f"{where}: the spec has no search space to tune; write e.g. `lr: {{loguniform: [1e-4, 1e-1]}}` "
-                             "or `units: {int: [32, 512], step: 32}` where a value should be searched.")
+        raise BrickworkError(
+            f"{where}: the spec has no search space to tune; write e.g. `lr: {{loguniform: [1e-4, "
+            "1e-1]}` "
+            "or `units: {int: [32, 512], step: 32}` where a value should be searched."
+        )
     parse_tune_spec(data.get("tune"))
     for corner in ("low", "high"):
         try:
@@ -93,18 +99,29 @@ def read_template(spec: str | Path | dict, overrides: list[str] = ()) -> tuple[d
 
 def make_sampler(tune: TuneSpec, seed: int | None) -> optuna.samplers.BaseSampler:
     classes = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
-    return _construct(classes[tune.sampler.type], {"seed": seed, **tune.sampler.options}, "tune.sampler")
+    return _construct(
+        classes[tune.sampler.type], {"seed": seed, **tune.sampler.options}, "tune.sampler"
+    )
 
 
 def make_pruner(tune: TuneSpec, epochs: int) -> optuna.pruners.BasePruner:
-    """median/percentile: against other trials at the same epoch; hyperband/asha: successive halving over epochs."""
+    """median/percentile: against other trials at the same epoch; hyperband/asha: successive halving
+    over epochs.
+    """
     p = tune.pruner
-    defaults = {"median": {"n_startup_trials": 2, "n_warmup_steps": 1}, "percentile": {"percentile": 50.0, "n_startup_trials": 2, "n_warmup_steps": 1},
-                "hyperband": {"min_resource": 1, "max_resource": epochs, "reduction_factor": 3},
-                "asha": {"min_resource": 1, "reduction_factor": 3}}.get(p.type, {})
-    classes = {"median": optuna.pruners.MedianPruner, "percentile": optuna.pruners.PercentilePruner,
-               "hyperband": optuna.pruners.HyperbandPruner, "asha": optuna.pruners.SuccessiveHalvingPruner,
-               "none": optuna.pruners.NopPruner}
+    defaults = {
+        "median": {"n_startup_trials": 2, "n_warmup_steps": 1},
+        "percentile": {"percentile": 50.0, "n_startup_trials": 2, "n_warmup_steps": 1},
+        "hyperband": {"min_resource": 1, "max_resource": epochs, "reduction_factor": 3},
+        "asha": {"min_resource": 1, "reduction_factor": 3},
+    }.get(p.type, {})
+    classes = {
+        "median": optuna.pruners.MedianPruner,
+        "percentile": optuna.pruners.PercentilePruner,
+        "hyperband": optuna.pruners.HyperbandPruner,
+        "asha": optuna.pruners.SuccessiveHalvingPruner,
+        "none": optuna.pruners.NopPruner,
+    }
     return _construct(classes[p.type], {**defaults, **p.options}, "tune.pruner")
 
 
@@ -112,7 +129,10 @@ def _construct(cls, options: dict, where: str):
     params = [n for n in inspect.signature(cls).parameters if n != "self"]
     for key in options:
         if key not in params:
-            raise BrickworkError(f"{where}: {cls.__name__} has no setting '{key}'{did_you_mean(key, params)}; its settings: {', '.join(params) or 'none'}.")
+            raise BrickworkError(
+                f"{where}: {cls.__name__} has no setting '{key}'{did_you_mean(key, params)}; its "
+                f"settings: {', '.join(params) or 'none'}."
+            )
     try:
         return cls(**options)
     except (TypeError, ValueError) as e:
@@ -126,22 +146,34 @@ STORAGE_ATTEMPTS = 8
 
 
 def make_storage(url: str | None):
-    """None (in memory), or a database shared by every process that names it (SQLite waits for locks)."""
+    """None (in memory), or a database shared by every process that names it (SQLite waits for
+    locks).
+    """
     if url is None:
         return None
     if "://" not in url:
-        raise BrickworkError(f"--storage '{url}' is not a database URL; write e.g. sqlite:///tune.db (a file in this folder) or postgresql://host/db.")
+        raise BrickworkError(
+            f"--storage '{url}' is not a database URL; write e.g. sqlite:///tune.db (a file in "
+            "this folder) or postgresql://host/db."
+        )
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     for attempt in range(STORAGE_ATTEMPTS):
         try:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # the heartbeat is "experimental" since 2.9
-                return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=30, grace_period=120)
+                warnings.simplefilter(
+                    "ignore", optuna.exceptions.ExperimentalWarning
+                )  # the heartbeat is "experimental" since 2.9
+                return optuna.storages.RDBStorage(
+                    url, engine_kwargs=kwargs, heartbeat_interval=30, grace_period=120
+                )
         except Exception as e:  # noqa: BLE001 - SQLAlchemy raises many kinds for a bad URL or database
             if attempt + 1 < STORAGE_ATTEMPTS and any(s in str(e) for s in CREATION_RACE):
                 time.sleep(random.uniform(0.2, 1.0))  # another process is creating the same tables
                 continue
-            raise BrickworkError(f"cannot open the study storage '{url}' ({type(e).__name__}: {str(e).splitlines()[0]}).") from None
+            raise BrickworkError(
+                f"cannot open the study storage '{url}' ({type(e).__name__}: "
+                f"{str(e).splitlines()[0]})."
+            ) from None
 
 
 def prepare_run(spec: RunSpec):
@@ -158,7 +190,9 @@ def prepare_run(spec: RunSpec):
 
 
 def objective(template: dict, where: str, tune: TuneSpec, verbose: int):
-    """The function Optuna calls per trial: resolve the spec, train it, return the best epoch's metric."""
+    """The function Optuna calls per trial: resolve the spec, train it, return the best epoch's
+    metric.
+    """
     from brickwork.train.loop import fit
 
     mode = "max" if tune.maximize() else "min"
@@ -171,7 +205,14 @@ def objective(template: dict, where: str, tune: TuneSpec, verbose: int):
         train = train.model_copy(update={"verbose": verbose})
         pruning = TrialPruning(trial, tune.metric, mode)
         val = bundle.val if bundle.val is not None and len(bundle.val.y) else None
-        history = fit(model, bundle.train, validation_data=val, task=bundle.task, train=train, callbacks=[*callbacks, pruning])
+        history = fit(
+            model,
+            bundle.train,
+            validation_data=val,
+            task=bundle.task,
+            train=train,
+            callbacks=[*callbacks, pruning],
+        )
         if history.stop_reason == "nan" or pruning.best_epoch < 0:
             return float("nan")  # Optuna records the trial as failed and moves on
         return pruning.best
@@ -179,10 +220,22 @@ def objective(template: dict, where: str, tune: TuneSpec, verbose: int):
     return run
 
 
-def tune(spec: str | Path | dict, *, trials: int | None = None, timeout: float | None = None, storage: str | None = None,
-         study_name: str | None = None, seed: int | None = None, overrides: list[str] = (), runs_dir: str | Path = "runs",
-         out_dir: str | Path | None = None, verbose: int = 0, echo=print) -> TuneResult:
-    """Run (or resume, or join) a study until it holds `trials` finished trials or `timeout` seconds pass.
+def tune(
+    spec: str | Path | dict,
+    *,
+    trials: int | None = None,
+    timeout: float | None = None,
+    storage: str | None = None,
+    study_name: str | None = None,
+    seed: int | None = None,
+    overrides: list[str] = (),
+    runs_dir: str | Path = "runs",
+    out_dir: str | Path | None = None,
+    verbose: int = 0,
+    echo=print,
+) -> TuneResult:
+    """Run (or resume, or join) a study until it holds `trials` finished trials or `timeout` seconds
+    pass.
 
     Writes `out_dir` (default runs/tune/STUDY): trials.csv, best_spec.yaml, plots/*.png.
     """
@@ -193,24 +246,50 @@ def tune(spec: str | Path | dict, *, trials: int | None = None, timeout: float |
     target = trials or tspec.trials
     timeout = timeout or tspec.timeout
     name = study_name or template.get("name") or (Path(where).stem if where != "spec" else "study")
-    epochs = max(parse_run_spec(resolve(template, bound_suggest(c)), where).train.epochs for c in ("low", "high"))
+    epochs = max(
+        parse_run_spec(resolve(template, bound_suggest(c)), where).train.epochs
+        for c in ("low", "high")
+    )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name=name, storage=make_storage(storage), load_if_exists=True,
-                                sampler=make_sampler(tspec, seed if seed is not None else tspec.seed),
-                                pruner=make_pruner(tspec, epochs), direction="maximize" if tspec.maximize() else "minimize")
-    wanted = optuna.study.StudyDirection.MAXIMIZE if tspec.maximize() else optuna.study.StudyDirection.MINIMIZE
+    study = optuna.create_study(
+        study_name=name,
+        storage=make_storage(storage),
+        load_if_exists=True,
+        sampler=make_sampler(tspec, seed if seed is not None else tspec.seed),
+        pruner=make_pruner(tspec, epochs),
+        direction="maximize" if tspec.maximize() else "minimize",
+    )
+    wanted = (
+        optuna.study.StudyDirection.MAXIMIZE
+        if tspec.maximize()
+        else optuna.study.StudyDirection.MINIMIZE
+    )
     if study.direction != wanted:
-        raise BrickworkError(f"study '{name}' in {storage} was created to {study.direction.name.lower()} but tune.metric {tspec.metric} "
-                             f"is to be {wanted.name.lower()}d; choose another --study name or set tune.direction.")
+        raise BrickworkError(
+            f"study '{name}' in {storage} was created to {study.direction.name.lower()} but "
+            f"tune.metric {tspec.metric} "
+            f"is to be {wanted.name.lower()}d; choose another --study name or set tune.direction."
+        )
     done = len(study.get_trials(deepcopy=False, states=FINISHED))
     if done >= target:
-        echo(f"study '{name}' already holds {done} finished trials (--trials {target}); raise --trials to run more.")
+        echo(
+            f"study '{name}' already holds {done} finished trials (--trials {target}); raise "
+            "--trials to run more."
+        )
     else:
-        echo(f"study '{name}': {done} finished trials, running until {target}"
-             + (f" or {timeout:g} s" if timeout else "") + f"; {tspec.metric} is to be {'maximized' if tspec.maximize() else 'minimized'}.")
+        echo(
+            f"study '{name}': {done} finished trials, running until {target}"
+            + (f" or {timeout:g} s" if timeout else "")
+            + f"; {tspec.metric} is to be {'maximized' if tspec.maximize() else 'minimized'}."
+        )
         stop = optuna.study.MaxTrialsCallback(target, states=(*FINISHED, TrialState.RUNNING))
-        study.optimize(objective(template, where, tspec, verbose), n_trials=target - done, timeout=timeout,
-                       callbacks=[stop, _echo_trial(tspec.metric, echo)], gc_after_trial=False)
+        study.optimize(
+            objective(template, where, tspec, verbose),
+            n_trials=target - done,
+            timeout=timeout,
+            callbacks=[stop, _echo_trial(tspec.metric, echo)],
+            gc_after_trial=False,
+        )
     out = Path(out_dir) if out_dir is not None else Path(runs_dir) / "tune" / name
     best = write_report(study, template, tspec, out, echo)
     return TuneResult(study, best, out)
@@ -218,11 +297,27 @@ def tune(spec: str | Path | dict, *, trials: int | None = None, timeout: float |
 
 def _echo_trial(metric: str, echo):
     def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        seconds = (trial.datetime_complete - trial.datetime_start).total_seconds() if trial.datetime_complete else math.nan
+        seconds = (
+            (trial.datetime_complete - trial.datetime_start).total_seconds()
+            if trial.datetime_complete
+            else math.nan
+        )
         epochs = trial.user_attrs.get("epochs", "?")
-        value = trial.value if trial.state == TrialState.COMPLETE else (trial.intermediate_values.get(max(trial.intermediate_values), math.nan) if trial.intermediate_values else math.nan)
+        value = (
+            trial.value
+            if trial.state == TrialState.COMPLETE
+            else (
+                trial.intermediate_values.get(max(trial.intermediate_values), math.nan)
+                if trial.intermediate_values
+                else math.nan
+            )
+        )
         params = ", ".join(f"{k}={_fmt(v)}" for k, v in trial.params.items())
-        echo(f"trial {trial.number:>3} {trial.state.name.lower():<8} {metric} {value:.4g}  ({epochs} epochs, {seconds:.1f} s)  {params}")
+        echo(
+            f"trial {trial.number:>3} {trial.state.name.lower():<8} {metric} {value:.4g}  "
+            f"({epochs} epochs, {seconds:.1f} s)  {params}"
+        )
+
     return report
 
 
