@@ -35,8 +35,12 @@ def test_free_sequence_length_takes_the_row(tmp_path):
     "name, text, match",
     [
         ("wide.csv", "1,2,3,4,5\n", r"5 values per sample .* \[1, 2, 2\] \(4 values\)"),
-        ("ragged.csv", "1,2,3,4\n1,2,3\n", "row 2 has 3 values but the first data row has 4"),
-        ("words.csv", "1,2,3,4\n1,x,3,4\n", "row 2: 'x' is not a number"),
+        ("ragged.csv", "1,2,3,4\n1,2,3\n", "line 2 has 3 fields but the first row has 4"),
+        (
+            "words.csv",
+            "1,2,3,4\n1,x,3,4\n",
+            "line 2, column 'column_2' holds 'x', which is not a number",
+        ),
         ("empty.csv", "a,b,c,d\n", "no data rows"),
         ("bad.npy", "not an array", "not a readable .npy array"),
     ],

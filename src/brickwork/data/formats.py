@@ -9,7 +9,6 @@ arrays, so a hostile file cannot run code.
 
 from __future__ import annotations
 
-import gzip
 import io
 import pickle
 import tarfile
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from brickwork.data.sources import read_input
 from brickwork.errors import BrickworkError
 
 # IDX type codes (third byte of the magic number) -> numpy big-endian dtype.
@@ -25,22 +25,8 @@ IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x
 
 
 def read_bytes(path: Path) -> bytes:
-    """A file's bytes, gunzipped when it ends in .gz; a broken gzip stream names the file."""
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise BrickworkError(
-            f"cannot read '{path}': {e.strerror or e}; check that the file exists and is readable."
-        ) from None
-    if path.suffix != ".gz":
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as e:
-        raise BrickworkError(
-            f"'{path}' is not a complete gzip file ({e}); it is truncated or corrupt. Delete it "
-            "and download it again."
-        ) from None
+    """A file's bytes, decompressed when its first bytes say gzip/bzip2/xz/zip (see sources)."""
+    return read_input(path)
 
 
 def parse_idx(data: bytes, name: str, ndim: int | None = None) -> np.ndarray:

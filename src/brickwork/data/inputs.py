@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from brickwork.data.sources import plain_suffix
 from brickwork.errors import BrickworkError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
@@ -81,7 +82,7 @@ def read_inputs(
                 f"input '{p}' does not exist; pass image files (PNG/JPEG), .npy arrays or .csv "
                 "files."
             )
-        suffix = p.suffix.lower()
+        suffix = plain_suffix(p)
         if suffix in IMAGE_SUFFIXES:
             rows.append(read_image(p, input_shape, preprocessing, name=str(p)))
             labels.append(p.name)
@@ -103,7 +104,7 @@ def read_inputs(
             )
             rows.extend(batch)
             labels.extend([p.name] if single else [f"{p.name}[{i}]" for i in range(len(batch))])
-        elif suffix == ".csv":
+        elif suffix in (".csv", ".tsv", ".txt"):
             table = _samples(_read_csv_rows(p), input_shape, str(p))
             rows.extend(table)
             labels.extend(f"{p.name}:{i + 1}" for i in range(len(table)))
@@ -137,40 +138,10 @@ def _samples(table: np.ndarray, input_shape: list, name: str) -> np.ndarray:
 
 
 def _read_csv_rows(path: Path) -> np.ndarray:
-    """Numeric CSV rows; a first row of column names is skipped; ragged or non-numeric rows are
-    errors.
-    """
-    import csv
+    """Numeric CSV rows (compressed or not, any of the delimiters read_table sniffs); a first
+    row of column names is skipped; ragged or non-numeric rows are errors naming the line."""
+    from brickwork.data.csvfile import read_table
+    from brickwork.data.tabular import parse_numbers
 
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        lines = [
-            (i + 1, row) for i, row in enumerate(csv.reader(f)) if any(cell.strip() for cell in row)
-        ]
-    if lines and not _numeric(lines[0][1]):
-        lines = lines[1:]  # a header
-    if not lines:
-        raise BrickworkError(
-            f"input '{path}' has no data rows; give one sample per row of comma-separated numbers."
-        )
-    width = len(lines[0][1])
-    for number, row in lines:
-        if len(row) != width:
-            raise BrickworkError(
-                f"input '{path}' row {number} has {len(row)} values but the first data row has "
-                f"{width}; every row must be one whole sample."
-            )
-        if not _numeric(row):
-            bad = next(cell for cell in row if not _numeric([cell]))
-            raise BrickworkError(
-                f"input '{path}' row {number}: '{bad}' is not a number; the CSV must hold only "
-                "numeric values (one sample per row)."
-            )
-    return np.array([[float(c) for c in row] for _, row in lines], dtype=np.float32)
-
-
-def _numeric(cells: list[str]) -> bool:
-    try:
-        [float(c) for c in cells]
-    except ValueError:
-        return False
-    return True
+    header, rows = read_table(path, "utf-8", header="auto")
+    return parse_numbers(rows, list(range(len(header))), header, path).astype(np.float32)

@@ -12,10 +12,14 @@ Statistics are always computed on the training split only.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
 
 from brickwork.errors import BrickworkError
+
+log = logging.getLogger("brickwork.data")
 
 
 def make_preprocessing(input_shape: list[int], steps: list[dict], kind: str = "float") -> dict:
@@ -64,6 +68,54 @@ def normalize_step(mean: list[float], std: list[float], axis: int) -> dict:
         "std": [float(s) for s in std],
         "axis": axis,
     }
+
+
+def rescale_step(offset: list[float], factor: list[float], axis: int = -1) -> dict:
+    """(x - offset) * factor per feature; a factor of 0 maps a column to a constant 0."""
+    return {
+        "op": "rescale",
+        "offset": [float(v) for v in offset],
+        "factor": [float(v) for v in factor],
+        "axis": axis,
+    }
+
+
+def table_steps(train_x: torch.Tensor, scale, normalize, names: list[str]) -> list[dict]:
+    """Steps for table features [N, F], from the training rows only.
+
+    `scale` is a number (every value divided by it: `scale: 255` for pixel columns), True
+    (each column's training min/max mapped to 0/1) or None/False. `normalize` True gives each
+    column mean 0 and std 1; a mean/std spec fixes them. A column that is constant in the
+    training rows carries nothing a model could learn, so min/max and mean/std scaling map it
+    to 0 for every input (a warning names it); it can never blow up a later input."""
+    steps: list[dict] = []
+    if scale is not None and not isinstance(scale, bool):
+        steps.append(scale_step(1.0 / float(scale)))
+    elif scale:
+        lo, hi = train_x.double().min(0).values, train_x.double().max(0).values
+        steps.append(rescale_step(lo.tolist(), _inverse_spread(hi - lo, names, "min/max")))
+    if normalize is True:
+        x = apply_steps(train_x, steps).double()
+        std = x.std(0, correction=0)
+        steps.append(rescale_step(x.mean(0).tolist(), _inverse_spread(std, names, "std")))
+    elif normalize:
+        steps += image_steps(train_x, None, normalize, axis=-1)
+    return steps
+
+
+def _inverse_spread(spread: torch.Tensor, names: list[str], what: str) -> list[float]:
+    """1 / spread per column, 0 where the column is constant in training (logged)."""
+    constant = spread <= 1e-12 * (1 + spread.abs().max())
+    if constant.any():
+        named = [names[i] for i in torch.flatnonzero(constant).tolist()]
+        log.warning(
+            "%d feature column(s) are constant in the training rows (%s); %s scaling maps them "
+            "to 0 for every input",
+            len(named),
+            ", ".join(named[:10]) + (" ..." if len(named) > 10 else ""),
+            what,
+        )
+    return torch.where(constant, torch.zeros_like(spread), 1.0 / spread.clamp_min(1e-300)).tolist()
 
 
 def apply_preprocessing(preprocessing, raw, *rest) -> torch.Tensor:
@@ -116,6 +168,15 @@ def _apply_step(step: dict, x: torch.Tensor) -> torch.Tensor:
                 "give one mean/std per channel (images) or per feature (tables)."
             )
         return (x - mean) / std
+    if op == "rescale":
+        offset = torch.tensor(step["offset"], dtype=x.dtype, device=x.device)
+        factor = torch.tensor(step["factor"], dtype=x.dtype, device=x.device)
+        if offset.numel() != x.shape[-1]:
+            raise BrickworkError(
+                f"rescale has {offset.numel()} offsets but the inputs have {x.shape[-1]} "
+                "features per sample; pass rows with the training file's feature columns."
+            )
+        return (x - offset) * factor
     raise BrickworkError(
         f"unknown preprocessing step '{op}'; this model file was written by a newer brickwork. "
         "Upgrade brickwork."

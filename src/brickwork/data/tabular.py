@@ -8,66 +8,26 @@ which drops those rows with a logged warning (interpolation is for time series o
 
 from __future__ import annotations
 
-import codecs
-import csv
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from brickwork.data.csvfile import (
+    Row,
+    excerpt,
+    is_missing,
+    read_table,
+    table_options,
+    to_number,
+)
 from brickwork.errors import BrickworkError, did_you_mean
 
+__all__ = ["column_index", "encode_labels", "load_csv", "parse_numbers", "read_table"]
 log = logging.getLogger("brickwork.data")
-MISSING = {"", "na", "nan", "null", "none", "?"}
-
-
-def check_encoding(encoding: str, path: Path) -> None:
-    """Raise BrickworkError for a spec `encoding:` Python does not know (instead of a
-    LookupError).
-    """
-    try:
-        codecs.lookup(encoding)
-    except (LookupError, TypeError):
-        raise BrickworkError(
-            f"cannot read '{path}': `encoding: {encoding}` is not a text encoding Python knows; "
-            "set `encoding:` to the file's encoding, e.g. utf-8, latin-1 or cp1252."
-        ) from None
-
-
-def read_table(path: Path, encoding: str = "utf-8") -> tuple[list[str], list[list[str]]]:
-    """(header, rows) of a CSV file; blank or ragged rows raise an error naming the line."""
-    if not path.is_file():
-        raise BrickworkError(f"CSV file '{path}' does not exist; set `path:` to your file.")
-    check_encoding(encoding, path)
-    try:
-        with open(path, newline="", encoding=encoding) as f:
-            rows = list(csv.reader(f))
-    except UnicodeDecodeError as e:
-        raise BrickworkError(
-            f"'{path}' is not valid {encoding} (byte offset {e.start}); set `encoding:` to the "
-            "file's encoding."
-        ) from None
-    except csv.Error as e:
-        raise BrickworkError(f"'{path}' is not a valid CSV file: {e}.") from None
-    while rows and not rows[-1]:
-        rows.pop()  # trailing blank lines
-    if not rows:
-        raise BrickworkError(f"'{path}' is empty; expected a header row, then one row per sample.")
-    header, body = [h.strip() for h in rows[0]], rows[1:]
-    if not body:
-        raise BrickworkError(f"'{path}' has a header but no data rows.")
-    for i, row in enumerate(body):
-        if not row:
-            raise BrickworkError(
-                f"'{path}' line {i + 2} is blank; remove blank lines between rows."
-            )
-        if len(row) != len(header):
-            raise BrickworkError(
-                f"'{path}' line {i + 2} has {len(row)} fields but the header has {len(header)} "
-                f"({', '.join(header)}); fix the row (a stray comma or an unquoted text field?)."
-            )
-    return header, body
+_GROUPED = re.compile(r"[+-]?\d{1,3}([,.' ]\d{3})+([.,]\d+)?|[+-]?\d+,\d+")
 
 
 def column_index(header: list[str], name, path: Path, field: str) -> int:
@@ -96,81 +56,116 @@ def parse_numbers(
     path: Path,
     allow_missing: bool = False,
 ) -> np.ndarray:
-    """float64 [rows, cols]; missing cells become NaN when allowed, else name line and column."""
+    """float64 [rows, cols]; missing cells become NaN when allowed, else name line and column.
+
+    Anything but a plain number or a missing marker (empty, NA, ?, ...) is an error naming the
+    line, the column and an excerpt: never NaN, never inf, never a half-read number."""
     out = np.empty((len(rows), len(cols)), dtype=np.float64)
     for j, c in enumerate(cols):
-        column = [r[c].strip() for r in rows]
-        for i, value in enumerate(column):
-            try:
-                out[i, j] = float(value)
-            except ValueError:
-                if value.lower() in MISSING:
-                    if allow_missing:
-                        out[i, j] = np.nan
-                        continue
-                    raise BrickworkError(
-                        f"'{path}' line {i + 2}, column '{header[c]}' is empty (missing value); "
-                        "fill it, "
-                        f"or set `missing: drop` to drop rows with missing values."
-                    ) from None
+        try:  # fast path: numpy parses a clean column at once; odd cells are re-read below
+            column = np.array([row[c] for row in rows], dtype=np.float64)
+        except ValueError:
+            column = np.full(len(rows), np.nan)
+        out[:, j] = column
+        for i in np.flatnonzero(~np.isfinite(column)):
+            row = rows[i]
+            value = row[c]
+            number = to_number(value)
+            if number is not None:
+                out[i, j] = number
+            elif is_missing(value) and allow_missing:
+                out[i, j] = np.nan
+            else:
                 raise BrickworkError(
-                    f"'{path}' line {i + 2}, column '{header[c]}' holds '{value}', which is not a "
-                    "number; "
-                    f"list only numeric columns in feature_columns."
-                ) from None
+                    _not_a_number(value, getattr(row, "line", i + 2), header[c], path)
+                )
     return out
 
 
-def check_labels(rows: list[list[str]], col: int, header: list[str], path: Path) -> None:
-    """Raise BrickworkError naming the line of the first row whose label cell is blank.
+def _not_a_number(value: str, line: int, column: str, path: Path) -> str:
+    where = f"'{path}' line {line}, column {excerpt(column, 30)}"
+    if is_missing(value):
+        what = "is empty" if not value.strip() else f"holds {excerpt(value.strip())}"
+        return (
+            f"{where} {what} (a missing value); fill it, or set "
+            "`missing: drop` to drop rows with missing values."
+        )
+    if _GROUPED.fullmatch(value.strip()):
+        return (
+            f"{where} holds {excerpt(value)}, a number written with a thousands separator or a "
+            "decimal comma; brickwork reads plain numbers such as 1234.5. Convert the column "
+            "(and check `delimiter:`)."
+        )
+    return (
+        f"{where} holds {excerpt(value)}, which is not a number; list only numeric columns in "
+        "feature_columns (or fix the cell)."
+    )
 
-    Without this check a blank cell would silently become a class named ''.
-    """
+
+def check_labels(rows: list[list[str]], col: int, header: list[str], path: Path) -> None:
+    """Raise BrickworkError naming the line of the first row whose label cell is blank or a
+    missing marker (NA, ?, ...): it would otherwise silently become a class of its own."""
     for i, row in enumerate(rows):
-        if not row[col].strip():
+        value = row[col].strip()
+        if is_missing(value) and value.lower() != "none":
+            what = "an empty label" if not value else f"a missing label {excerpt(value)}"
             raise BrickworkError(
-                f"'{path}' line {i + 2} has an empty label (column '{header[col]}'); every row "
-                "needs a label. "
-                "Fill in the label or delete the row."
+                f"'{path}' line {getattr(row, 'line', i + 2)} has {what} (column "
+                f"'{header[col][:40]}'); every row needs a label. Fill in the label or delete "
+                "the row."
             )
 
 
-def encode_labels(raw: list[str], raw_test: list[str] | None, spec, path: Path):
-    """(y, class_names, y_test): class ids for classification, floats for regression.
+def label_cells(rows: list[list[str]], col: int) -> list[Row]:
+    """The label column as one-cell rows that keep their file line (for encode_labels)."""
+    out = []
+    for i, row in enumerate(rows):
+        cell = Row([row[col].strip()])
+        cell.line = getattr(row, "line", i + 2)
+        out.append(cell)
+    return out
+
+
+def encode_labels(raw: list[Row], raw_test: list[Row] | None, spec, path: Path, column="label"):
+    """(y, class_names, y_test) from label cells (see label_cells): class ids for
+    classification, floats for regression.
 
     Classes are `class_names` if given, else the training file's distinct labels (sorted
-    numerically when they are all integers). A label outside them names file and line.
+    numerically when they are all integers). A label outside them names file and line. With
+    no `task:`, integer labels mean classification, unless there are so many distinct ones
+    that they may be counts or prices: then `task:` must say which.
     """
-    raw = [r.strip() for r in raw]
-    task = spec.task or _guess_task(raw)
+    raw = [c if isinstance(c, Row) else Row([str(c).strip()]) for c in raw]
+    task = spec.task or _guess_task([c[0] for c in raw], path, column)
     if task == "regression":
-        y = parse_numbers([[v] for v in raw], [0], ["label"], path)[:, 0]
-        y_test = (
-            None
-            if raw_test is None
-            else parse_numbers(
-                [[v.strip()] for v in raw_test], [0], ["label"], Path(spec.test_path)
-            )[:, 0]
-        )
+        y = parse_numbers(raw, [0], [column], path)[:, 0]
+        tpath = Path(spec.test_path or path)
+        y_test = None if raw_test is None else parse_numbers(raw_test, [0], [column], tpath)[:, 0]
         return y.astype(np.float32), None, None if y_test is None else y_test.astype(np.float32)
-    names = list(spec.class_names) if spec.class_names else _sorted_labels(set(raw))
+    names = list(spec.class_names) if spec.class_names else _sorted_labels({c[0] for c in raw})
     if task == "binary" and len(names) != 2:
         raise BrickworkError(
             f"task binary needs exactly 2 label values, but '{path}' has {len(names)}: "
-            f"{', '.join(names[:10])}; "
-            "use task: classification for more classes."
+            f"{', '.join(n[:30] for n in names[:10])}; use task: classification for more classes."
+        )
+    if len(names) < 2:
+        raise BrickworkError(
+            f"label column '{column[:40]}' of '{path}' holds a single value "
+            f"({excerpt(names[0] if names else '')}) in every row, so there is nothing to "
+            "classify; check `label_column:` (default: the last column) or set `task: regression`."
         )
     index = {n: i for i, n in enumerate(names)}
 
-    def ids(values, where):
-        out = np.empty(len(values), dtype=np.int64)
-        for i, v in enumerate(values):
-            v = v.strip()
+    def ids(cells, where):
+        out = np.empty(len(cells), dtype=np.int64)
+        for i, cell in enumerate(cells):
+            v = cell[0].strip()
             if v not in index:
                 raise BrickworkError(
-                    f"'{where}' line {i + 2} has label '{v}'{did_you_mean(v, names)}, which is "
-                    "not one of "
-                    f"the classes {', '.join(names[:20])}; fix the label or list it in class_names."
+                    f"'{where}' line {cell.line} has label {excerpt(v)}"
+                    f"{did_you_mean(v, names)}, which is not one of the classes "
+                    f"{', '.join(n[:30] for n in names[:20])}; fix the label or list it in "
+                    "class_names."
                 )
             out[i] = index[v]
         return out
@@ -180,12 +175,23 @@ def encode_labels(raw: list[str], raw_test: list[str] | None, spec, path: Path):
     return y, names, y_test
 
 
-def _guess_task(labels: list[str]) -> str:
-    try:
-        values = [float(v) for v in labels]
-    except ValueError:
+MAX_GUESSED_CLASSES = 50
+
+
+def _guess_task(labels: list[str], path: Path, column: str) -> str:
+    values = [to_number(v) for v in labels]
+    if any(v is None for v in values):
         return "classification"
-    return "classification" if all(v.is_integer() for v in values) else "regression"
+    if not all(v.is_integer() for v in values):
+        return "regression"
+    distinct = len(set(values))
+    if distinct > MAX_GUESSED_CLASSES:
+        raise BrickworkError(
+            f"label column '{column[:40]}' of '{path}' holds {distinct} distinct whole numbers; "
+            "that may be classes or a quantity to predict. Set `task: classification` or "
+            "`task: regression`."
+        )
+    return "classification"
 
 
 def _sorted_labels(labels: set[str]) -> list[str]:
@@ -217,10 +223,10 @@ def classification_split(
 def load_csv(spec, seed: int):
     """The `csv` dataset: numeric feature columns and one label column -> [F] float rows."""
     from brickwork.data.bundle import DataBundle, Split
-    from brickwork.data.preprocess import apply_steps, make_preprocessing, normalize_step
+    from brickwork.data.preprocess import apply_steps, make_preprocessing, table_steps
 
     path = Path(spec.path).expanduser()
-    header, rows = read_table(path, spec.encoding)
+    header, rows = read_table(path, **table_options(spec))
     label = column_index(
         header, spec.label_column if spec.label_column is not None else -1, path, "label_column"
     )
@@ -239,7 +245,7 @@ def load_csv(spec, seed: int):
     test_rows = None
     if spec.test_path:
         tpath = Path(spec.test_path).expanduser()
-        theader, test_rows = read_table(tpath, spec.encoding)
+        theader, test_rows = read_table(tpath, **table_options(spec))
         if theader != header:
             raise BrickworkError(
                 f"'{tpath}' has columns {theader} but '{path}' has {header}; the test file needs "
@@ -248,25 +254,17 @@ def load_csv(spec, seed: int):
         check_labels(test_rows, label, header, tpath)
         x_test, test_rows = _features(test_rows, feats, header, tpath, spec.missing)
     y, class_names, y_test = encode_labels(
-        [r[label] for r in rows],
-        None if test_rows is None else [r[label] for r in test_rows],
+        label_cells(rows, label),
+        None if test_rows is None else label_cells(test_rows, label),
         spec,
         path,
+        header[label],
     )
     idx = classification_split(len(y), y, spec, seed, has_test=test_rows is not None)
-    train_x = torch.from_numpy(x[idx["train"]].astype(np.float32))
-    steps = []
-    if spec.scale:
-        lo, hi = train_x.min(0).values, train_x.max(0).values
-        steps.append(
-            normalize_step(
-                lo.tolist(), torch.where(hi > lo, hi - lo, torch.ones_like(hi)).tolist(), -1
-            )
-        )
-    if spec.normalize:
-        from brickwork.data.preprocess import image_steps
-
-        steps += image_steps(apply_steps(train_x, steps), None, spec.normalize, axis=-1)
+    names = [header[i] for i in feats]
+    steps = table_steps(
+        torch.from_numpy(x[idx["train"]].astype(np.float32)), spec.scale, spec.normalize, names
+    )
     task = spec.task or ("regression" if class_names is None else "classification")
 
     def make(xs, ys):
@@ -294,7 +292,7 @@ def load_csv(spec, seed: int):
         preprocessing=make_preprocessing([len(feats)], steps),
         vocab=None,
         extra={
-            "feature_columns": [header[i] for i in feats],
+            "feature_columns": names,
             "label_column": header[label],
             "source": str(path),
         },

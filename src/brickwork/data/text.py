@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from brickwork.data.tabular import check_encoding
+from brickwork.data.sources import read_text_file
 from brickwork.errors import BrickworkError
 
 PAD, UNK = 0, 1
@@ -116,21 +116,11 @@ def lengths(x: torch.Tensor) -> torch.Tensor:
 
 
 def read_text(path: Path, encoding: str = "utf-8") -> str:
-    """A whole text file; decoding errors name the byte offset."""
-    check_encoding(encoding, path)
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise BrickworkError(
-            f"cannot read text file '{path}': {e.strerror or e}; check `path:`."
-        ) from None
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as e:
-        raise BrickworkError(
-            f"'{path}' is not valid {encoding}: byte offset {e.start} cannot be decoded; "
-            f"set `encoding:` to the file's encoding (e.g. latin-1)."
-        ) from None
+    """A whole text file, compressed or not (gz, bz2, xz, one-file zip); decoding errors name
+    the line and byte offset."""
+    if not Path(path).is_file():
+        raise BrickworkError(f"text file '{path}' does not exist; set `path:` to your corpus.")
+    text = read_text_file(path, encoding)
     if not text.strip():
         raise BrickworkError(f"'{path}' is empty; a language model needs a text corpus.")
     return text
@@ -175,10 +165,17 @@ def load_text(spec, seed: int):
 
 def load_text_csv(spec, seed: int):
     """The `text_csv` dataset: a CSV with a text column and a label column, padded to max_len."""
-    from brickwork.data.tabular import check_labels, classification_split, encode_labels, read_table
+    from brickwork.data.csvfile import table_options
+    from brickwork.data.tabular import (
+        check_labels,
+        classification_split,
+        encode_labels,
+        label_cells,
+        read_table,
+    )
 
     path = Path(spec.path).expanduser()
-    header, rows = read_table(path, spec.encoding)
+    header, rows = read_table(path, **table_options(spec))
     text_col = _column(header, spec.text_column, path, "text_column")
     label_col = _column(
         header,
@@ -187,19 +184,19 @@ def load_text_csv(spec, seed: int):
         "label_column",
     )
     check_labels(rows, label_col, header, path)
-    texts, raw_labels = [r[text_col] for r in rows], [r[label_col] for r in rows]
+    texts, raw_labels = [r[text_col] for r in rows], label_cells(rows, label_col)
     test_texts = test_labels = None
     if spec.test_path:
         test_path = Path(spec.test_path).expanduser()
-        theader, trows = read_table(test_path, spec.encoding)
+        theader, trows = read_table(test_path, **table_options(spec))
         if theader != header:
             raise BrickworkError(
                 f"'{test_path}' has columns {theader} but '{path}' has {header}; the test file "
                 "needs the same header."
             )
         check_labels(trows, label_col, header, test_path)
-        test_texts, test_labels = [r[text_col] for r in trows], [r[label_col] for r in trows]
-    y, class_names, y_test = encode_labels(raw_labels, test_labels, spec, path)
+        test_texts, test_labels = [r[text_col] for r in trows], label_cells(trows, label_col)
+    y, class_names, y_test = encode_labels(raw_labels, test_labels, spec, path, header[label_col])
     tok = [tokenize(t, spec.tokenizer, spec.lowercase) for t in texts]
     tok_test = (
         None

@@ -27,6 +27,8 @@ DATASETS = (
     "text_csv",
     "timeseries",
 )
+# Names `delimiter:` accepts besides one character.
+DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
 # Datasets read from a user's own file or folder: they need `path:`.
 NEEDS_PATH = ("image_folder", "csv", "text", "text_csv", "timeseries")
 
@@ -84,7 +86,7 @@ class DataSpec(BaseModel):
     text_column: str = "text"
     class_names: list[str] | None = None
     # preprocessing and augmentation
-    scale: bool | None = None
+    scale: bool | float | None = None
     normalize: bool | NormalizeSpec = False
     augment: AugmentSpec | None = None
     image_size: list[int] | None = None
@@ -96,6 +98,8 @@ class DataSpec(BaseModel):
     lookback: int = Field(24, gt=0)
     horizon: int = Field(1, gt=0)
     missing: Literal["error", "drop", "interpolate"] = "interpolate"
+    layout: Literal["long", "wide"] = "long"
+    time_column: str | None = None
     # text
     tokenizer: Literal["char", "word"] = "char"
     lowercase: bool = False
@@ -103,6 +107,10 @@ class DataSpec(BaseModel):
     max_vocab: int | None = Field(None, gt=2)
     max_len: int | None = Field(None, gt=0)
     encoding: str = "utf-8"
+    # CSV files (csv, text_csv, timeseries)
+    header: bool | Literal["auto"] = "auto"
+    delimiter: str | None = None
+    comment: str | None = None
 
     @field_validator("dataset")
     @classmethod
@@ -114,6 +122,35 @@ class DataSpec(BaseModel):
                 f"{', '.join(DATASETS)}"
             )
         return name
+
+    @field_validator("scale")
+    @classmethod
+    def _positive_scale(cls, v):
+        if v is not None and not isinstance(v, bool) and not v > 0:
+            raise ValueError(
+                f"scale must be true, false or a positive number to divide by (e.g. 255), got {v}"
+            )
+        return v
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_delimiter(cls, v):
+        if v is None or v.lower() == "auto":
+            return None
+        v = DELIMITER_NAMES.get(v.lower(), v)
+        if v != "whitespace" and (len(v) != 1 or v in '"\r\n' or v.isalnum()):
+            raise ValueError(
+                f"delimiter must be one character such as ',', ';', '\\t' or '|' (or 'tab', "
+                f"'whitespace', 'auto'), got {v[:20]!r}"
+            )
+        return v
+
+    @field_validator("comment")
+    @classmethod
+    def _comment_marker(cls, v):
+        if v is not None and (not v or v.isspace() or len(v) > 3):
+            raise ValueError(f"comment must be a short line prefix such as '#', got {v[:20]!r}")
+        return v
 
     @field_validator("image_size")
     @classmethod
@@ -127,6 +164,11 @@ class DataSpec(BaseModel):
         if self.dataset in NEEDS_PATH and not self.path:
             raise ValueError(
                 f"dataset '{self.dataset}' reads your own files: set `path:` to the file or folder"
+            )
+        if self.scale is not None and not isinstance(self.scale, bool) and self.dataset != "csv":
+            raise ValueError(
+                f"scale: {self.scale} (a number) is for dataset csv (e.g. pixel columns); "
+                f"dataset '{self.dataset}' takes scale: true or false"
             )
         if self.validation_split + (self.test_split or 0) >= 1:
             raise ValueError(
