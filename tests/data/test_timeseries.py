@@ -89,5 +89,12 @@ def test_missing_policies(tmp_path, caplog):
 
 
 def test_too_short_series(tmp_path):
-    with pytest.raises(BrickworkError, match="too few for lookback"):
-        load_data({"dataset": "timeseries", "path": str(series(tmp_path, n=20)), "lookback": 30})
+    with pytest.raises(BrickworkError, match=r"training part .* has 14 rows.*lookback 30 \+"):
+        load_data(
+            {
+                "dataset": "timeseries",
+                "path": str(series(tmp_path, n=20)),
+                "target_columns": "value",
+                "lookback": 30,
+            }
+        )

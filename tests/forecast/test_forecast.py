@@ -232,5 +232,5 @@ def test_forecast_cli(trained, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["forecast"] == pytest.approx(
         forecast(model, 2, history=values[:100])["forecast"]
     )
-    with pytest.raises(BrickworkError, match="between 1 and the lookback"):
-        cli("forecast", run_dir, "--evaluate", "--season", 100)
+    with pytest.raises(BrickworkError, match="between 1 and the training period's 210 rows"):
+        cli("forecast", run_dir, "--evaluate", "--season", 500)

@@ -211,10 +211,11 @@ def cmd_forecast(args) -> int:
 def _print_evaluation(result: dict) -> None:
     print(
         f"{result['split']}: {result['windows']} windows, horizon {result['horizon']}, season "
-        f"{result['season']}  (units of {', '.join(result['columns'])})"
+        f"{result['season']} ({result['season_source']})"
     )
+    print(f"MAE and RMSE in {result['units']}")
     print(f"{'':<16}{'MAE':>10}{'RMSE':>10}")
-    for name in ("model", "naive", "seasonal_naive"):
+    for name in ("model", "naive", "mean", "seasonal_naive", "climatology"):
         if result.get(name):
             print(f"{name:<16}{result[name]['mae']:>10.4f}{result[name]['rmse']:>10.4f}")
     per = result["model"]["rmse_per_step"]

@@ -53,6 +53,8 @@ def report_run(result) -> int:
     test = {k: v for k, v in result.test_metrics.items() if isinstance(v, float)}
     if test:
         print("test: " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
+    if result.test_metrics.get("units"):
+        print(f"  ({result.test_metrics['units']})")
     print(f"run directory: {result.run_dir}")
     return 0
 

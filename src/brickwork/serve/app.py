@@ -102,9 +102,32 @@ def describe(model: torch.nn.Module, meta: dict, kind: str, config: ServeConfig)
         if kind == "forecaster"
         else None,
         "preprocessing": meta.get("preprocessing"),
+        "dataset": (meta.get("data") or {}).get("dataset"),
+        "prompt": image_prompt(meta) if kind == "image_classifier" else None,
         "limits": asdict(config),
         "endpoints": endpoints,
         "versions": meta.get("versions"),
+    }
+
+
+DIGIT_DATASETS = ("digits", "mnist")
+
+
+def image_prompt(meta: dict) -> dict:
+    """The image panel's heading and hint, worded for what the model classifies: digits are
+    drawn; other images (clothing, photos) are uploaded, or sketched, as one of its classes."""
+    dataset = (meta.get("data") or {}).get("dataset")
+    classes = [str(c) for c in meta.get("class_names") or []]
+    if dataset in DIGIT_DATASETS or (classes and all(c.isdigit() for c in classes)):
+        return {
+            "title": "Draw a digit, or upload an image",
+            "hint": "Draw with the mouse (white on black, like MNIST), then press Predict.",
+        }
+    shown = ", ".join(classes[:6]) + (", ..." if len(classes) > 6 else "")
+    return {
+        "title": "Upload an image, or sketch one",
+        "hint": f"Upload an image of one of: {shown or 'the classes the model knows'}, "
+        "or sketch one with the mouse (white on black), then press Predict.",
     }
 
 

@@ -126,6 +126,8 @@ def train_from_spec(
         )
     with distributed.main_first():  # rank 0 downloads and caches the data before the others read it
         model, bundle = load_run(spec)
+    if run_dir is not None:  # the run's name (--name, a '-2' suffix), not only the spec's
+        model.metadata["name"] = Path(run_dir).name
     forced = {"device": device} if device else {}
     train = spec.train.model_copy(update=forced)
     val = bundle.val if has_rows(bundle.val) else None
@@ -160,6 +162,15 @@ def evaluate_and_save(run_dir: Path, model, bundle, history, train) -> dict:
     test_metrics = evaluate(
         model, bundle.test, batch_size=train.eval_batch_size or 256, device=train.device
     )
+    if "target_scaler" in (bundle.extra or {}):  # series: loss/metrics are on scaled targets
+        from brickwork.data.timeseries import errors_in_data_units
+
+        pred = predict(model, bundle.test.x, device=train.device).reshape(bundle.test.y.shape)
+        test_metrics.update(errors_in_data_units(bundle.extra, pred, bundle.test.y))
+        test_metrics["units"] = (
+            "loss and metrics on standardised targets; *_data_units in the data's units of "
+            + ", ".join(bundle.extra["target_columns"])
+        )
     _test_plots(run_dir, model, bundle, test_metrics, train.device)
     scalars = {k: v for k, v in test_metrics.items() if isinstance(v, float)}
     atomic_write(run_dir / "test_metrics.json", json.dumps(test_metrics, indent=2).encode())
