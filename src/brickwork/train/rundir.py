@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from brickwork.errors import BrickworkError
-from brickwork.files import atomic_write
+from brickwork.files import atomic_write, remove_stale_temps
 from brickwork.models.io import save_model, versions
 from brickwork.train import plots
 from brickwork.train.callbacks import CSVLogger, ModelCheckpoint
@@ -63,7 +63,8 @@ def check_name(name: str, field: str = "run name (--name or the spec's `name:`)"
 
 def new_run_dir(runs_dir: str | Path, name: str | None) -> Path:
     """runs_dir/NAME, or runs_dir/run-YYYYmmdd-HHMMSS; '-2', '-3', ... when taken."""
-    base = Path(runs_dir) / (check_name(name) if name else time.strftime("run-%Y%m%d-%H%M%S"))
+    stamp = time.strftime("run-%Y%m%d-%H%M%S")
+    base = Path(runs_dir) / (check_name(name) if name is not None else stamp)
     path, n = base, 1
     while True:
         try:
@@ -114,6 +115,12 @@ def run_inputs(model_file: Path, meta: dict) -> list[Path]:
 
 
 def write_environment(run_dir: Path, device: torch.device, spec) -> Path:
+    """Record versions, device, seed and command line as the run starts or resumes.
+
+    `fit` calls this (in the process that writes the run) before the first epoch, so it is
+    also where temp files a killed writer left in the run directory are removed.
+    """
+    remove_stale_temps(run_dir, recursive=True)
     env = {
         **versions(),
         "platform": platform.platform(),
