@@ -23,7 +23,8 @@ from brickwork.errors import BrickworkError
 from brickwork.finetune.freeze import freeze, frozen_layers, layer_names, unfreeze
 from brickwork.finetune.head import head_name, replace_head
 from brickwork.finetune.pretrained import load_pretrained
-from brickwork.models.io import META_KEY, atomic_write
+from brickwork.files import atomic_write
+from brickwork.models.io import META_KEY
 from brickwork.spec.finetune import FinetuneSpec, UnfreezeStep
 from brickwork.spec.run import RunSpec, load_run_spec, parse_run_spec
 from brickwork.spec.train import OptimizerSpec, TrainSpec
