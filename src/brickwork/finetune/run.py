@@ -20,10 +20,10 @@ from safetensors import safe_open
 from torch import nn
 
 from brickwork.errors import BrickworkError
+from brickwork.files import atomic_write
 from brickwork.finetune.freeze import freeze, frozen_layers, layer_names, unfreeze
 from brickwork.finetune.head import head_name, replace_head
 from brickwork.finetune.pretrained import load_pretrained
-from brickwork.files import atomic_write
 from brickwork.models.io import META_KEY
 from brickwork.spec.finetune import FinetuneSpec, UnfreezeStep
 from brickwork.spec.run import RunSpec, load_run_spec, parse_run_spec
