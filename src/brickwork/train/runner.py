@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from brickwork.errors import BrickworkError
-from brickwork.files import atomic_write, remove_stale_temps
+from brickwork.files import atomic_write
 from brickwork.models.io import save_model
 from brickwork.spec.run import RunSpec, parse_run_spec
 from brickwork.train import distributed, plots, rundir
@@ -118,7 +118,7 @@ def train_from_spec(
     resume = resume or distributed.restart_checkpoint_dir(runs_dir)
     created = None
     if resume is not None:
-        run_dir = resumable(resume, clean=main)
+        run_dir = resumable(resume)
     elif main:
         given = os.environ.get(
             "BRICKWORK_RUN_DIR"
@@ -160,20 +160,15 @@ def _train(spec: RunSpec, run_dir: Path | None, main: bool, resumed: bool, devic
     return RunResult(run_dir, history, test_metrics)
 
 
-def resumable(run_dir: str | Path, clean: bool = True) -> Path:
-    """`run_dir` if it holds a checkpoint to resume from, else a clear error.
-
-    With `clean` (the process that writes the run), temp files a killed writer left in it
-    are removed.
-    """
+def resumable(run_dir: str | Path) -> Path:
+    """`run_dir` if it holds a checkpoint to resume from, else a clear error (`fit` removes
+    the temp files a killed writer left in it, rundir.write_environment)."""
     run_dir = Path(run_dir)
     if not rundir.started(run_dir):
         raise BrickworkError(
             f"cannot resume '{run_dir}': it has no checkpoints/last.safetensors (a run directory "
             "gets one after its first epoch)."
         )
-    if clean:
-        remove_stale_temps(run_dir, recursive=True)
     return run_dir
 
 
