@@ -14,6 +14,7 @@ import pytest
 
 from brickwork.data import download as dl
 from brickwork.errors import BrickworkError
+from brickwork.files import file_mode
 
 
 def md5(data: bytes) -> str:
@@ -33,7 +34,8 @@ def test_file_url_download_verifies_and_renames(tmp_path):
     r = resource(tmp_path, b"x" * 5000)
     folder = dl.ensure_files("toy", tmp_path / "cache", resources=(r,))
     assert (folder / "blob.bin").read_bytes() == b"x" * 5000
-    assert not [p for p in folder.iterdir() if p.suffix == ".part"]
+    assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]  # no temp file left
+    assert (folder / "blob.bin").stat().st_mode & 0o777 == file_mode()  # the umask's, not 0600
 
 
 def test_checksum_mismatch_deletes_temp_and_fails(tmp_path):

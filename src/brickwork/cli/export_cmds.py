@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from brickwork.cli.options import add_force_option, add_trust_options
 from brickwork.errors import BrickworkError
 
 SPEC_SUFFIXES = {".yaml", ".yml", ".json"}
@@ -88,6 +89,22 @@ def real_inputs(
     return None, "none (the data has no rows)", {}
 
 
+def refuse_overwriting_inputs(args, out: Path, meta: dict) -> None:
+    """The export and its `.json` must not replace the model, its run, spec, data or inputs."""
+    from brickwork.files import refuse_to_overwrite
+    from brickwork.train.rundir import run_inputs
+    from brickwork.train.runner import model_path
+
+    source = Path(args.model)
+    inputs = [source] if source.suffix.lower() in SPEC_SUFFIXES else []
+    inputs += run_inputs(model_path(source), meta) + [Path(p) for p in args.inputs or []]
+    for target, option in (
+        (out, "-o/--output"),
+        (out.with_name(out.name + ".json"), "-o/--output (its .json)"),
+    ):
+        refuse_to_overwrite(target, inputs, option, args.force)
+
+
 def cmd_export(args) -> int:
     from brickwork.export import export_model
 
@@ -96,6 +113,7 @@ def cmd_export(args) -> int:
         args.output
         or Path(args.model).with_suffix(".onnx" if args.format == "onnx" else ".pt").name
     )
+    refuse_overwriting_inputs(args, out, meta)
     real, source, extra = (
         (None, "none (--no-data)", {}) if args.no_data else real_inputs(meta, args.inputs, model)
     )
@@ -153,4 +171,6 @@ def register(sub) -> None:
         help="check parity on random inputs only (do not load the data)",
     )
     p.add_argument("--json", action="store_true", help="print the parity report as JSON")
+    add_trust_options(p)
+    add_force_option(p, "-o/--output")
     p.set_defaults(func=cmd_export)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from brickwork.cli.options import add_trust_options
 from brickwork.cli.train_cmds import report_run
 from brickwork.errors import BrickworkError
 from brickwork.spec.finetune import FinetuneSpec
@@ -73,4 +74,5 @@ def register(sub) -> None:
         help="force a device (default: the spec's, auto)",
     )
     p.add_argument("--runs-dir", default="runs", help="where run directories go (default: runs)")
+    add_trust_options(p)
     p.set_defaults(func=cmd_finetune)

@@ -13,7 +13,9 @@ import os
 import sys
 
 from brickwork import __version__
+from brickwork.cli.options import trust_from_args
 from brickwork.errors import BrickworkError
+from brickwork.trust import trusting
 
 COMMAND_MODULES = [
     "brickwork.cli.model_cmds",
@@ -45,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     """
     try:
         args = make_parser().parse_args(argv)
-        return int(args.func(args) or 0)
+        with trusting(trust_from_args(args)):  # --trust-code: see brickwork.trust
+            return int(args.func(args) or 0)
     except BrickworkError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from brickwork.cli.options import add_force_option, add_trust_options
 from brickwork.errors import BrickworkError
 
 
@@ -57,6 +58,7 @@ def register(subparsers) -> None:
     g.add_argument(
         "--stats", action="store_true", help="print tokens per second on stderr at the end"
     )
+    add_trust_options(g)
     g.set_defaults(func=cmd_generate)
 
     f = subparsers.add_parser(
@@ -100,6 +102,8 @@ def register(subparsers) -> None:
         help="PNG to write (default with --evaluate: RUN/plots/forecast_SPLIT.png)",
     )
     f.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_trust_options(f)
+    add_force_option(f, "--plot")
     f.set_defaults(func=cmd_forecast)
 
 
@@ -181,6 +185,12 @@ def cmd_forecast(args) -> int:
             "on held-out data."
         )
     model, path = _load(args.model)
+    if args.plot:
+        from brickwork.files import refuse_to_overwrite
+        from brickwork.train.rundir import run_inputs
+
+        inputs = [*run_inputs(path, model.metadata), *([args.history] if args.history else [])]
+        refuse_to_overwrite(args.plot, inputs, "--plot", args.force)
     if args.evaluate:
         result = evaluate_forecast(model, split=args.split, season=args.season)
         plot = (

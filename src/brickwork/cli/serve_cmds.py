@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import sys
 
+from brickwork.cli.options import add_trust_options
 from brickwork.errors import BrickworkError
 
 
@@ -84,4 +85,5 @@ def register(sub) -> None:
     p.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
+    add_trust_options(p)
     p.set_defaults(func=cmd_serve)

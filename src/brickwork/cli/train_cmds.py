@@ -6,6 +6,7 @@ import json
 
 import torch
 
+from brickwork.cli.options import add_trust_options
 from brickwork.errors import BrickworkError
 
 
@@ -62,7 +63,7 @@ def report_run(result) -> int:
 def _launch(args, spec) -> int:
     """`brickwork train ... --nproc N`: the same command in N processes under torchrun."""
     from brickwork.train import distributed
-    from brickwork.train.rundir import new_run_dir
+    from brickwork.train.rundir import discard_if_unstarted, discard_unless_started, new_run_dir
 
     if distributed.launched_by_torchrun():
         raise BrickworkError(
@@ -76,15 +77,21 @@ def _launch(args, spec) -> int:
             f"is global (each process takes batch_size / {args.nproc}), so choose a multiple of "
             f"{args.nproc}."
         )
-    run_dir = args.resume or str(new_run_dir(args.runs_dir, args.name or spec.name))
+    created = None if args.resume else new_run_dir(args.runs_dir, args.name or spec.name)
     argv = [
         "train",
         *([args.spec] if args.spec and not args.resume else []),
         *(f"--set={item}" for item in args.set),
         *(["--resume", args.resume] if args.resume else []),
         *(["--device", args.device] if args.device else []),
+        *(["--trust-code"] if args.trust_code else []),
+        *(f"--trust-module={prefix}" for prefix in args.trust_module),
     ]
-    return distributed.launch(argv, args.nproc, run_dir)
+    with discard_unless_started(created):
+        code = distributed.launch(argv, args.nproc, args.resume or str(created))
+    if code:  # the workers failed: a new run without a finished epoch is not kept
+        discard_if_unstarted(created)
+    return code
 
 
 def cmd_eval(args) -> int:
@@ -210,6 +217,7 @@ def register(sub) -> None:
         help="train in N processes on this machine with DistributedDataParallel (torchrun; Gloo "
         "on CPU, NCCL on GPUs)",
     )
+    add_trust_options(p)
     p.set_defaults(func=cmd_train)
     p = sub.add_parser(
         "eval", help="metrics and confusion matrix of a trained model on a data split"
@@ -219,6 +227,7 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    add_trust_options(p)
     p.set_defaults(func=cmd_eval)
     p = sub.add_parser("predict", help="predict for image files, .npy arrays or CSV rows")
     p.add_argument("model", help="a model .safetensors file or a run directory")
@@ -228,4 +237,5 @@ def register(sub) -> None:
     p.add_argument("--top-k", type=int, default=3, help="labels to show per input (classifiers)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--json", action="store_true", help="print predictions as JSON")
+    add_trust_options(p)
     p.set_defaults(func=cmd_predict)

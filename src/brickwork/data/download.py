@@ -11,13 +11,12 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from brickwork.errors import BrickworkError
-from brickwork.models.io import fsync_dir
+from brickwork.files import atomic_file
 
 CHUNK = 1 << 20
 TIMEOUT_S = 30
@@ -78,23 +77,19 @@ def md5sum(path: Path) -> str:
 
 
 def fetch(url: str, dest: Path, md5: str | None, opener=None) -> Path:
-    """Stream `url` to a temp file in dest's folder, check MD5, fsync, rename onto `dest`.
+    """Stream `url` to a temp file in dest's folder, check MD5, fsync, rename onto `dest`
+    (brickwork.files.atomic_file: the file gets the umask's usual mode).
 
     A checksum mismatch deletes the temp file and raises BrickworkError; network errors
     (OSError, or http.client.HTTPException such as IncompleteRead when a server cuts off
     mid-file) delete the temp file and propagate so the caller can try the next mirror.
     """
     opener = opener or urllib.request.urlopen
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    try:
-        h = hashlib.md5(usedforsecurity=False)
-        with os.fdopen(fd, "wb") as out, opener(url, timeout=TIMEOUT_S) as response:
-            while chunk := response.read(CHUNK):
-                h.update(chunk)
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
+    h = hashlib.md5(usedforsecurity=False)
+    with atomic_file(dest) as out, opener(url, timeout=TIMEOUT_S) as response:
+        while chunk := response.read(CHUNK):
+            h.update(chunk)
+            out.write(chunk)
         if md5 is not None and h.hexdigest() != md5:
             raise BrickworkError(
                 f"downloaded '{url}' but its MD5 is {h.hexdigest()}, expected {md5}; the file is "
@@ -102,11 +97,6 @@ def fetch(url: str, dest: Path, md5: str | None, opener=None) -> Path:
                 "or the mirror serves a different version. It was deleted; try again, or place a "
                 f"good copy at '{dest}'."
             )
-        os.replace(tmp, dest)
-        fsync_dir(dest.parent)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return dest
 
 

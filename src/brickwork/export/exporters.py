@@ -8,8 +8,6 @@ checked: the exported program and PyTorch must agree on random and real inputs.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import torch
 from torch import nn
 
 from brickwork.errors import BrickworkError
+from brickwork.files import atomic_path, atomic_write
 
 TOLERANCE = 1e-4
 
@@ -40,19 +39,6 @@ def _inputs(model: nn.Module, batch: int, seed: int) -> tuple[torch.Tensor, ...]
             x = torch.randn(dims, generator=g)
         out.append(x)
     return tuple(out)
-
-
-def _atomic_target(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
-
-
-def _commit(tmp: Path, path: Path) -> None:
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _export_onnx(model: nn.Module, example, path: Path) -> None:
@@ -139,8 +125,7 @@ def export_model(
     path = Path(path)
     model = model.eval().cpu()
     example = _inputs(model, 2, 0)
-    tmp = _atomic_target(path)
-    try:
+    with atomic_path(path) as tmp:
         try:
             (_export_onnx if fmt == "onnx" else _export_torchscript)(model, example, tmp)
         except Exception as e:  # noqa: BLE001 - the exporters raise many types for unsupported graphs
@@ -158,9 +143,6 @@ def export_model(
                 f"export parity check failed: {fmt} and PyTorch differ by "
                 f"{report['max_abs_error']:.3g} (> {TOLERANCE}); the file was not written."
             )
-        _commit(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     side = {
         "format": fmt,
         "inputs": {
@@ -171,8 +153,5 @@ def export_model(
         "parity": report,
         **(metadata or {}),
     }
-    meta_path = path.with_name(path.name + ".json")
-    tmp_meta = _atomic_target(meta_path)
-    tmp_meta.write_text(json.dumps(side, indent=2))
-    _commit(tmp_meta, meta_path)
+    atomic_write(path.with_name(path.name + ".json"), json.dumps(side, indent=2).encode())
     return report

@@ -20,14 +20,16 @@ from safetensors import safe_open
 from torch import nn
 
 from brickwork.errors import BrickworkError
+from brickwork.files import atomic_write
 from brickwork.finetune.freeze import freeze, frozen_layers, layer_names, unfreeze
 from brickwork.finetune.head import head_name, replace_head
 from brickwork.finetune.pretrained import load_pretrained
-from brickwork.models.io import META_KEY, atomic_write
+from brickwork.models.io import META_KEY
 from brickwork.spec.finetune import FinetuneSpec, UnfreezeStep
 from brickwork.spec.run import RunSpec, load_run_spec, parse_run_spec
 from brickwork.spec.train import OptimizerSpec, TrainSpec
 from brickwork.train.callbacks import Callback
+from brickwork.trust import loading
 
 PLAIN_SUFFIXES = (".pt", ".pth", ".bin")
 
@@ -80,7 +82,7 @@ def load_base(base: str | Path, spec: RunSpec) -> tuple[nn.Module, dict | None]:
     base's tensors are copied in by name (`finetune.pretrained` maps names), with a report.
     """
     from brickwork.models import build_model
-    from brickwork.models.io import load
+    from brickwork.models.io import load, read_model_tensors
 
     path = base_file(base)
     fmt = _brickwork_format(path)
@@ -98,9 +100,8 @@ def load_base(base: str | Path, spec: RunSpec) -> tuple[nn.Module, dict | None]:
             "its tensors belong to (and finetune.pretrained.key_map if the names differ)."
         )
     model = build_model(spec.model)
-    source = (
-        load(path).state_dict() if fmt is not None else path
-    )  # a checkpoint's model tensors, or the file
+    # a brickwork file's (or checkpoint's) model tensors, read without building its model
+    source = read_model_tensors(path)[0] if fmt is not None else path
     p = (spec.finetune or FinetuneSpec()).pretrained
     report = load_pretrained(model, source, key_map=p.key_map, by_order=p.by_order, strict=p.strict)
     return model, report
@@ -240,18 +241,31 @@ def finetune_from_spec(
     device: str | None = None,
 ):
     """Fine-tune as the spec says in a new run directory (or continue `resume`); returns a
-    RunResult.
+    RunResult. A resumed run's stored spec may import code only if trusted (brickwork.trust);
+    a new run that fails before its first epoch leaves no directory behind.
     """
     from brickwork.train import distributed, rundir
-    from brickwork.train.loop import fit
-    from brickwork.train.runner import RunResult, evaluate_and_save, has_rows, resumable
+    from brickwork.train.runner import resumable
 
     if distributed.launched_by_torchrun():
         raise BrickworkError("fine-tuning runs in one process; start it without torchrun/--nproc.")
-    model, bundle, train, callbacks, report = prepare(spec, base)
+    stored = Path(resume) / "spec.yaml" if resume is not None else None
+    with loading(stored):
+        model, bundle, train, callbacks, report = prepare(spec, base)
     run_dir = (
         resumable(resume) if resume is not None else rundir.new_run_dir(runs_dir, name or spec.name)
     )
+    with rundir.discard_unless_started(None if resume else run_dir), loading(stored):
+        prepared = (model, bundle, train, callbacks, report)
+        return _finetune_in(run_dir, spec, base, prepared, device, resumed=resume is not None)
+
+
+def _finetune_in(run_dir: Path, spec: RunSpec, base, prepared: tuple, device, resumed: bool):
+    """Write the resolved spec and the weight report into `run_dir`, fit, evaluate, save."""
+    from brickwork.train.loop import fit
+    from brickwork.train.runner import RunResult, evaluate_and_save, has_rows
+
+    model, bundle, train, callbacks, report = prepared
     ft = (spec.finetune or FinetuneSpec()).model_copy(
         update={"base": str(base or spec.finetune.base)}
     )
@@ -273,7 +287,7 @@ def finetune_from_spec(
         bundle.train,
         validation_data=val,
         run_dir=run_dir,
-        resume=run_dir if resume else None,
+        resume=run_dir if resumed else None,
         task=bundle.task,
         train=train,
         callbacks=callbacks,

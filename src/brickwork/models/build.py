@@ -7,7 +7,6 @@ needed. The result is a plain `nn.Module` (`BrickModel`) holding the spec it cam
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from brickwork.layers.init import Nonlinearity
 from brickwork.layers.registry import ALIASES, Built, LayerConfig, ShapeError, fmt, register
 from brickwork.models.model import BrickModel
 from brickwork.spec.model import parse_model_spec
+from brickwork.trust import import_named
 
 NODE_FIELDS = {"type", "name", "inputs", "trainable"}
 
@@ -298,7 +298,7 @@ def _custom_kind(path: str, where: str):
             "parts given."
         )
     try:
-        cls = getattr(importlib.import_module(module_name), class_name)
+        cls = import_named(path, f"custom layer ({where})")
     except (ImportError, AttributeError, ValueError, TypeError) as e:
         raise BrickworkError(
             f"{where}: cannot import custom layer '{path}' ({e}); check the module is importable "

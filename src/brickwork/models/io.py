@@ -3,17 +3,16 @@
 The safetensors header's metadata holds, under the key `brickwork`, a JSON document with
 the model spec, preprocessing, class names, vocabulary, metrics and versions, so
 `load(path)` rebuilds a working model with `build_model(meta["model_spec"])` and nothing
-else: no code runs on load. Every write is atomic (temp file in the same folder, fsync,
-os.replace), so a crash never leaves a half-written file under the real name.
+else: no code named in the file is imported unless the caller trusts it (`trust_code`,
+brickwork.trust). Every write goes through brickwork.files (temp file in the same folder,
+fsync, os.replace), so a crash never leaves a half-written file under the real name.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import platform
 import struct
-import tempfile
 from pathlib import Path
 
 import safetensors.torch
@@ -21,52 +20,12 @@ import torch
 from torch import nn
 
 from brickwork.errors import BrickworkError
+from brickwork.files import atomic_write, fsync_dir  # noqa: F401 - the writer's old home
+from brickwork.trust import TrustCode, loading
 
 META_KEY = "brickwork"
 MODEL_FORMAT = "brickwork.model/1"
 CHECKPOINT_FORMAT = "brickwork.checkpoint/1"
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _umask()
-
-
-def atomic_write(path: str | Path, data: bytes) -> Path:
-    """Write `data` to `path` so readers see the old file or the new one, never a mix."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fchmod(f.fileno(), 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual mode
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-    return path
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (a crash right after it could otherwise lose it)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # some platforms (Windows) cannot open a folder
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def write_safetensors(
@@ -135,17 +94,20 @@ def save_model(model: nn.Module, path: str | Path, **meta) -> Path:
 
 
 def load(
-    path: str | Path, model: nn.Module | None = None, device: str | torch.device = "cpu"
+    path: str | Path,
+    model: nn.Module | None = None,
+    device: str | torch.device = "cpu",
+    trust_code: TrustCode = None,
 ) -> nn.Module:
     """Rebuild the model saved at `path` (a model file or a training checkpoint), in eval mode.
 
     The model is built from the spec in the file; pass `model=` for a file saved from a plain
     `nn.Module`. `model.metadata` holds the file's metadata (preprocessing, class names, ...).
+    A spec naming custom code ('package.module:Class' layers) is refused unless `trust_code`
+    allows it: True for any module, or module prefixes such as ["my_pkg"] (default: the
+    surrounding `brickwork.trust.trusting(...)` or $BRICKWORK_TRUST_CODE, else none).
     """
-    tensors, meta, fmt = read_safetensors(path)
-    if fmt == CHECKPOINT_FORMAT:
-        tensors = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
-        meta = meta.get("model_meta", {})
+    tensors, meta = read_model_tensors(path)
     if model is None:
         if not meta.get("model_spec"):
             raise BrickworkError(
@@ -154,10 +116,21 @@ def load(
             )
         from brickwork.models import build_model
 
-        model = build_model(meta["model_spec"])
+        with loading(path, trust_code):
+            model = build_model(meta["model_spec"])
     load_weights(model, tensors, str(path))
     model.metadata = meta
     return model.to(device).eval()
+
+
+def read_model_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """(weights, model metadata) of a model file or a checkpoint, without building the model
+    (so nothing the file names is imported)."""
+    tensors, meta, fmt = read_safetensors(path)
+    if fmt == CHECKPOINT_FORMAT:
+        tensors = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+        meta = meta.get("model_meta", {})
+    return tensors, meta
 
 
 def load_weights(model: nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:

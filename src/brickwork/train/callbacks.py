@@ -18,8 +18,8 @@ state across a resume returns it from `state_dict()` (JSON values and tensors).
 from __future__ import annotations
 
 import csv
-import importlib
 import inspect
+import io
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +27,8 @@ from pathlib import Path
 import torch
 
 from brickwork.errors import BrickworkError, did_you_mean
+from brickwork.files import atomic_write
+from brickwork.trust import import_named
 
 MAX_MODE = ("acc", "accuracy", "f1", "precision", "recall", "r2", "auc")
 
@@ -271,7 +273,9 @@ class LearningRateScheduler(Callback):
     """Set the lr at each epoch start to `schedule(epoch, lr)` (a callable or 'module:function')."""
 
     def __init__(self, schedule: Callable[[int, float], float] | str, verbose: int = 0):
-        self.schedule = _import(schedule) if isinstance(schedule, str) else schedule
+        self.schedule = (
+            _import(schedule, "schedule function") if isinstance(schedule, str) else schedule
+        )
         self.verbose = verbose
 
     def on_epoch_begin(self, epoch, logs):
@@ -285,7 +289,7 @@ class LearningRateScheduler(Callback):
 
 class CSVLogger(Callback):
     """Write one row per epoch to `filename` (rewritten from the history, so a resume stays
-    consistent).
+    consistent), atomically: a reader or a kill never sees a half-written file.
     """
 
     main_process_only = True
@@ -296,14 +300,12 @@ class CSVLogger(Callback):
     def on_epoch_end(self, epoch, logs):
         history = self.trainer.history.history
         keys = list(history)
-        Path(self.filename).parent.mkdir(parents=True, exist_ok=True)
-        with open(self.filename, "w", newline="") as f:
-            writer = csv.writer(f, delimiter=self.separator)
-            writer.writerow(["epoch", *keys])
-            for i, e in enumerate(self.trainer.history.epoch):
-                writer.writerow(
-                    [e + 1, *(history[k][i] if i < len(history[k]) else "" for k in keys)]
-                )
+        buffer = io.StringIO(newline="")
+        writer = csv.writer(buffer, delimiter=self.separator)
+        writer.writerow(["epoch", *keys])
+        for i, e in enumerate(self.trainer.history.epoch):
+            writer.writerow([e + 1, *(history[k][i] if i < len(history[k]) else "" for k in keys)])
+        atomic_write(self.filename, buffer.getvalue().encode())
 
 
 class TerminateOnNaN(Callback):
@@ -339,11 +341,10 @@ class TerminateOnNaN(Callback):
         )
 
 
-def _import(path: str):
-    """'package.module:attr' -> the object."""
-    module, _, attr = path.partition(":")
+def _import(path: str, what: str):
+    """'package.module:attr' -> the object (checked when it is named by a file being loaded)."""
     try:
-        return getattr(importlib.import_module(module), attr)
+        return import_named(path, what)
     except (ImportError, AttributeError, ValueError) as e:
         raise BrickworkError(
             f"cannot import '{path}' ({e}); write it as 'package.module:name'."
@@ -383,7 +384,7 @@ def build_callback(entry: dict, run_dir: Path | None) -> Callback:
         for c in registry.values()
     }
     if ":" in name:
-        cls = _import(name)
+        cls = _import(name, "callback")
     elif _key(name) in registry:
         cls = registry[_key(name)]
     else:

@@ -18,12 +18,14 @@ from pathlib import Path
 import yaml
 
 from brickwork.errors import BrickworkError
-from brickwork.models.io import atomic_write, save_model
+from brickwork.files import atomic_write
+from brickwork.models.io import save_model
 from brickwork.spec.run import RunSpec, parse_run_spec
 from brickwork.train import distributed, plots, rundir
 from brickwork.train.device import pick_device, seed_everything
 from brickwork.train.loop import History, evaluate, fit, predict
 from brickwork.train.optim import output_activation
+from brickwork.trust import TrustCode, loading, trusting
 
 
 @dataclass
@@ -92,20 +94,29 @@ def train_from_spec(
     name: str | None = None,
     resume: str | Path | None = None,
     device: str | None = None,
+    trust_code: TrustCode = None,
 ) -> RunResult:
     """Train as the spec says in a new run directory (or continue `resume`, a run directory).
 
-    Under torchrun every process calls this; rank 0 alone writes the run directory.
+    Under torchrun every process calls this; rank 0 alone writes the run directory. A resumed
+    run's spec is read from its directory, so code it names (custom layers, callbacks) is
+    imported only if `trust_code` allows it (brickwork.trust). A new run that fails before its
+    first epoch leaves no directory behind.
     """
     if (
         spec.finetune is not None
     ):  # a fine-tuning spec starts from its base model: brickwork.finetune
         from brickwork.finetune.run import finetune_from_spec
 
-        return finetune_from_spec(spec, runs_dir=runs_dir, name=name, resume=resume, device=device)
+        with trusting(trust_code):
+            return finetune_from_spec(
+                spec, runs_dir=runs_dir, name=name, resume=resume, device=device
+            )
     distributed.init_from_env(pick_device(device or spec.train.device))
     main = distributed.is_main()
+    stored = Path(resume) / "spec.yaml" if resume is not None else None
     resume = resume or distributed.restart_checkpoint_dir(runs_dir)
+    created = None
     if resume is not None:
         run_dir = resumable(resume)
     elif main:
@@ -113,9 +124,16 @@ def train_from_spec(
             "BRICKWORK_RUN_DIR"
         )  # chosen by `brickwork train --nproc` before launching
         run_dir = Path(given) if given else rundir.new_run_dir(runs_dir, name or spec.name)
+        created = None if given else run_dir
         distributed.remember_run_dir(runs_dir, run_dir)
     else:
         run_dir = None
+    with rundir.discard_unless_started(created), loading(stored, trust_code):
+        return _train(spec, run_dir, main, resume is not None, device)
+
+
+def _train(spec: RunSpec, run_dir: Path | None, main: bool, resumed: bool, device) -> RunResult:
+    """The run itself: spec copy, data and model, fit, then test metrics and the model file."""
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(
@@ -136,7 +154,7 @@ def train_from_spec(
         bundle.train,
         validation_data=val,
         run_dir=run_dir,
-        resume=run_dir if resume else None,
+        resume=run_dir if resumed else None,
         task=bundle.task,
         train=train,
     )
@@ -145,9 +163,10 @@ def train_from_spec(
 
 
 def resumable(run_dir: str | Path) -> Path:
-    """`run_dir` if it holds a checkpoint to resume from, else a clear error."""
+    """`run_dir` if it holds a checkpoint to resume from, else a clear error (`fit` removes
+    the temp files a killed writer left in it, rundir.write_environment)."""
     run_dir = Path(run_dir)
-    if not (run_dir / "checkpoints" / "last.safetensors").is_file():
+    if not rundir.started(run_dir):
         raise BrickworkError(
             f"cannot resume '{run_dir}': it has no checkpoints/last.safetensors (a run directory "
             "gets one after its first epoch)."

@@ -23,7 +23,7 @@ import optuna
 import yaml
 from optuna.trial import TrialState
 
-from brickwork.models.io import atomic_write
+from brickwork.files import atomic_write
 from brickwork.spec.run import parse_run_spec
 from brickwork.spec.tune import TuneSpec, fixed_suggest, resolve, tidy
 

@@ -36,6 +36,7 @@ from brickwork.spec.tune import (
     search_params,
 )
 from brickwork.train.callbacks import MonitorCallback
+from brickwork.train.rundir import check_name
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
@@ -246,6 +247,8 @@ def tune(
     target = trials or tspec.trials
     timeout = timeout or tspec.timeout
     name = study_name or template.get("name") or (Path(where).stem if where != "spec" else "study")
+    if out_dir is None:  # the study's folder is runs_dir/tune/NAME: the name may not leave it
+        check_name(name, "study name (--study or the spec's `name:`)")
     epochs = max(
         parse_run_spec(resolve(template, bound_suggest(c)), where).train.epochs
         for c in ("low", "high")
