@@ -17,6 +17,7 @@ import torch
 from pydantic import ValidationError
 
 from brickwork.data.bundle import DataBundle, Split
+from brickwork.data.named import NAMED, concrete_spec
 from brickwork.errors import BrickworkError, pydantic_message
 from brickwork.spec.data import DATASETS, DataSpec
 
@@ -193,6 +194,12 @@ def load_cifar10(spec: DataSpec, seed: int) -> DataBundle:
     )
 
 
+def _named(spec: DataSpec, seed: int) -> DataBundle:
+    """tinyshakespeare, imdb, co2, sunspots: their kind's loader on their files (data.named)."""
+    concrete = concrete_spec(spec)
+    return LOADERS[concrete.dataset](concrete, seed)
+
+
 def _image_folder(spec: DataSpec, seed: int) -> DataBundle:
     from brickwork.data.images import load_image_folder
 
@@ -228,6 +235,7 @@ LOADERS = {
     "mnist": _idx_dataset("mnist", [str(i) for i in range(10)]),
     "fashion_mnist": _idx_dataset("fashion_mnist", FASHION_CLASSES),
     "cifar10": load_cifar10,
+    **dict.fromkeys(NAMED, _named),
     "image_folder": _image_folder,
     "csv": _csv,
     "text": _text,
