@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import tarfile
 from pathlib import Path
 
@@ -68,14 +67,14 @@ def concrete_spec(spec):
 def imdb_tables(archive: Path) -> tuple[Path, Path]:
     """train and test CSVs (text,label; label neg or pos) made once from aclImdb_v1.tar.gz.
 
-    They go beside the archive, or into the cache when that folder is read-only, and are
-    remade when the archive changes (size and time recorded). Members are read, never
-    extracted to disk; the unlabelled `unsup` reviews are left out.
+    They go into the cache (`$BRICKWORK_DATA/imdb`), never into a user's own folder, and are
+    remade when the archive changes (its path, size and time are recorded). Members are read,
+    never extracted to disk; the unlabelled `unsup` reviews are left out.
     """
     from brickwork.data.download import cache_dir
     from brickwork.models.io import atomic_write
 
-    folder = archive.parent if os.access(archive.parent, os.W_OK) else cache_dir("imdb")
+    folder = cache_dir("imdb")
     tables = (folder / "imdb_train.csv", folder / "imdb_test.csv")
     stamp, stat = folder / ".imdb_tables", archive.stat()
     key = f"{archive.resolve()} {stat.st_size} {stat.st_mtime_ns}"
