@@ -78,3 +78,13 @@ def test_offline_download_names_the_dataset(tmp_path, monkeypatch, capsys):
     assert main(["download", "tinyshakespeare"]) == 2
     err = capsys.readouterr().err
     assert "dataset 'tinyshakespeare' needs input.txt" in err and "Traceback" not in err
+
+
+def test_all_fetches_what_it_can_then_names_every_failure(tmp_path, toy_resources, capsys):
+    broken = dl.Resource("gamma.bin", "0" * 32, ("file:///nonexistent/",), 5)
+    toy_resources["gamma"] = (broken,)
+    toy_resources["delta"] = (dl.Resource("delta.bin", "0" * 32, ("file:///nonexistent/",), 5),)
+    assert main(["download", "--all", "--data-dir", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err
+    assert "2 datasets could not be fetched (gamma, delta)" in err and "[gamma] dataset" in err
+    assert (tmp_path / "d" / "beta" / "beta.bin").is_file()  # the others were fetched

@@ -51,12 +51,23 @@ def cmd_download(args) -> int:
         return list_datasets(args.data_dir)
     names = list(RESOURCES) if args.all else [_known(n) for n in args.datasets]
     nested = len(names) > 1 or args.all
+    failed: dict[str, str] = {}
     for name in dict.fromkeys(names):
-        if name in RESOURCES:
-            data_dir = Path(args.data_dir) / name if args.data_dir and nested else args.data_dir
-            _download(name, data_dir)
-        else:
+        if name not in RESOURCES:
             print(f"{name}: {_where_built_in(name)}; there is nothing to download.")
+            continue
+        data_dir = Path(args.data_dir) / name if args.data_dir and nested else args.data_dir
+        try:
+            _download(name, data_dir)
+        except BrickworkError as e:  # fetch the others first, then report every failure
+            failed[name] = str(e)
+    if len(failed) == 1:
+        raise BrickworkError(next(iter(failed.values())))
+    if failed:
+        raise BrickworkError(
+            f"{len(failed)} datasets could not be fetched ({', '.join(failed)}); the others are "
+            "verified. " + " ".join(f"[{name}] {why}" for name, why in failed.items())
+        )
     return 0
 
 
