@@ -177,7 +177,8 @@ def load_cifar10(spec: DataSpec, seed: int) -> DataBundle:
     source = None
     if spec.data_dir:
         root = Path(spec.data_dir).expanduser()
-        for candidate in (root / "cifar-10-batches-py", root):
+        extracted = "cifar-10-batches-py"  # also under DIR/cifar10/, as download --all lays out
+        for candidate in (root / extracted, root, root / "cifar10" / extracted, root / "cifar10"):
             if (candidate / "data_batch_1").is_file():
                 source = candidate
                 break
