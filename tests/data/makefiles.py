@@ -112,7 +112,7 @@ def write_imdb(folder: Path, per_label: int = 12) -> Path:
         for split in ("train", "test"):
             for i in range(per_label):
                 add(f"{split}/pos/{i}_9.txt", f"A great film, truly great. Café {i} <br />")
-                add(f"{split}/neg/{i}_2.txt", f"An awful film, so awful, {i}, \"bad\"")
+                add(f"{split}/neg/{i}_2.txt", f'An awful film, so awful, {i}, "bad"')
             add(f"{split}/urls_pos.txt", "http://example.invalid/\n")
         add("train/unsup/0_0.txt", "no label here")
     return path
