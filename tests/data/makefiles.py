@@ -90,3 +90,29 @@ def write_image_folder(
 def write_csv(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def write_imdb(folder: Path, per_label: int = 12) -> Path:
+    """A small aclImdb_v1.tar.gz laid out like the real one (train/test x pos/neg, unsup,
+    a vocabulary file): positive reviews say "great", negative ones "awful"."""
+    import io
+    import tarfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "aclImdb_v1.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+
+        def add(name: str, text: str) -> None:
+            data = text.encode("utf-8")
+            info = tarfile.TarInfo(f"aclImdb/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+        add("imdb.vocab", "the\ngreat\nawful\n")
+        for split in ("train", "test"):
+            for i in range(per_label):
+                add(f"{split}/pos/{i}_9.txt", f"A great film, truly great. Café {i} <br />")
+                add(f"{split}/neg/{i}_2.txt", f'An awful film, so awful, {i}, "bad"')
+            add(f"{split}/urls_pos.txt", "http://example.invalid/\n")
+        add("train/unsup/0_0.txt", "no label here")
+    return path

@@ -108,9 +108,11 @@ def test_mnist_missing_files_message(tmp_path):
         load_data({"dataset": "mnist", "data_dir": str(tmp_path / "empty"), "download": False})
 
 
+@pytest.mark.parametrize("nested", [False, True])  # DIR, or DIR/cifar10 (download --all)
 @pytest.mark.parametrize("tar", [True, False])
-def test_cifar10_tar_or_extracted(tmp_path, tar):
-    write_cifar(tmp_path, n=20, tar=tar)  # a tiny archive, not the published one: skip its checksum
+def test_cifar10_tar_or_extracted(tmp_path, tar, nested):
+    # a tiny archive, not the published one: skip its checksum
+    write_cifar(tmp_path / "cifar10" if nested else tmp_path, n=20, tar=tar)
     b = load_data(
         {
             "dataset": "cifar10",

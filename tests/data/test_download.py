@@ -170,3 +170,56 @@ def test_published_checksums_are_known():
         r.filename for r in dl.RESOURCES["mnist"]
     }
     assert all(len(r.md5) == 32 for rs in dl.RESOURCES.values() for r in rs)
+
+
+def test_progress_reports_bytes_received(tmp_path):
+    payload = b"y" * (3 * dl.CHUNK + 5)
+    r = resource(tmp_path, payload)
+    seen = []
+    dl.ensure_files("toy", tmp_path / "p", resources=(r,), progress=lambda res, n: seen.append(n))
+    assert seen == [dl.CHUNK, 2 * dl.CHUNK, 3 * dl.CHUNK, len(payload)]
+
+
+def test_data_dir_may_hold_one_folder_per_dataset(tmp_path):
+    r = resource(tmp_path, b"abc")
+    (tmp_path / "root" / "toy").mkdir(parents=True)
+    (tmp_path / "root" / "toy" / "blob.bin").write_bytes(b"abc")
+    folder = dl.ensure_files("toy", tmp_path / "root", download=False, resources=(r,))
+    assert folder == tmp_path / "root" / "toy"
+    (tmp_path / "root" / "blob.bin").write_bytes(b"abc")  # the files directly in it win
+    assert dl.ensure_files("toy", tmp_path / "root", resources=(r,)) == tmp_path / "root"
+
+
+def test_offline_message_names_the_dataset_and_both_fixes(tmp_path):
+    def offline(url, timeout):
+        raise OSError("no network")
+
+    with pytest.raises(BrickworkError) as e:
+        dl.ensure_files("tinyshakespeare", None, opener=offline)
+    message = str(e.value)
+    assert "dataset 'tinyshakespeare' needs input.txt" in message
+    assert "`brickwork download tinyshakespeare`" in message and "--data-dir DIR" in message
+    assert "raw.githubusercontent.com/karpathy/char-rnn" in message and "\n" not in message
+
+
+def test_tinyshakespeare_resource_is_the_char_rnn_file():
+    (r,) = dl.RESOURCES["tinyshakespeare"]
+    assert (r.filename, r.md5, r.size) == ("input.txt", "6fb458f1232090904fb40fe944165e91", 1115394)
+    assert r.mirrors[0].startswith("https://raw.githubusercontent.com/karpathy/char-rnn/")
+    assert all(res.size for rs in dl.RESOURCES.values() for res in rs)
+
+
+@pytest.mark.parametrize("name", sorted(dl.EMBEDDED))
+def test_embedded_files_ship_with_their_published_checksums(name):
+    path = dl.embedded_file(name)
+    assert path.stat().st_size == dl.EMBEDDED[name].size
+
+
+def test_damaged_embedded_file_is_refused(tmp_path, monkeypatch):
+    (tmp_path / "co2.csv").write_text("date,co2\n19580329,0\n")
+    monkeypatch.setattr(dl, "EMBEDDED_DIR", tmp_path)
+    with pytest.raises(BrickworkError, match="installation is damaged"):
+        dl.embedded_file("co2")
+    monkeypatch.setattr(dl, "EMBEDDED_DIR", tmp_path / "nowhere")
+    with pytest.raises(BrickworkError, match="installation is incomplete"):
+        dl.embedded_file("co2")

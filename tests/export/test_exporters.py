@@ -116,7 +116,8 @@ def test_cli_export_of_a_trained_model_file(tmp_path, capsys):
 def test_cli_export_of_the_char_lstm_on_real_text(shared_data, tmp_path, capsys, monkeypatch):
     from brickwork.cli.main import main
 
-    monkeypatch.chdir(EXAMPLES.parent)  # the spec's data path is relative to the repository
+    monkeypatch.chdir(EXAMPLES.parent)  # the spec path below is relative to the repository
+    monkeypatch.setenv("BRICKWORK_DATA", str(shared_data))  # holds tinyshakespeare/input.txt
     assert (
         main(
             [
@@ -130,7 +131,7 @@ def test_cli_export_of_the_char_lstm_on_real_text(shared_data, tmp_path, capsys,
         == 0
     )
     report = json.loads(capsys.readouterr().out)
-    assert report["ok"] and report["real"] <= 1e-4 and "text" in report["real_inputs"]
+    assert report["ok"] and report["real"] <= 1e-4 and "tinyshakespeare" in report["real_inputs"]
 
 
 def test_cli_export_errors(tmp_path, capsys):

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from brickwork.data import load_data
+from brickwork.data.named import dataset_kind
 from brickwork.models import build_model
 from brickwork.spec.run import load_run_spec
 from tests.conftest import EXAMPLES
@@ -20,21 +21,20 @@ SPECS = sorted(
 def test_example_builds(path: Path):
     spec = load_run_spec(path)
     model = build_model(spec.model)
+    kind = dataset_kind(spec.data.dataset)  # tinyshakespeare is text, co2 a timeseries
     assert list(model.input_shape)[0] == (
         spec.data.seq_len
-        if spec.data.dataset == "text"
+        if kind == "text"
         else spec.data.max_len
-        if spec.data.dataset == "text_csv"
+        if kind == "text_csv"
         else spec.data.lookback
     )
 
 
 @pytest.mark.parametrize("name", ["char_lstm", "char_gru", "char_rnn", "word_lstm"])
-def test_language_model_sizes_match_the_vocabulary(name, shared_data, monkeypatch):
+def test_language_model_sizes_match_the_vocabulary(name, shared_data):
     spec = load_run_spec(EXAMPLES / "shakespeare" / f"{name}.yaml")
-    monkeypatch.chdir(
-        EXAMPLES.parent
-    )  # data paths in the examples are relative to the repository root
-    vocab = load_data(spec.data).vocab
+    data = spec.data.model_copy(update={"data_dir": str(shared_data), "download": False})
+    vocab = load_data(data).vocab
     layers = spec.model["layers"]
     assert layers[0]["input_dim"] == len(vocab) == layers[-1]["units"]

@@ -196,8 +196,9 @@ def register(sub) -> None:
     p.add_argument(
         "--data-dir",
         metavar="DIR",
-        help="folder with the dataset's files (MNIST, Fashion-MNIST, CIFAR-10) already "
-        "downloaded, so no network is needed; shorthand for --set data.data_dir=DIR",
+        help="folder with the dataset's files (mnist, fashion_mnist, cifar10, tinyshakespeare, "
+        "imdb), or with one <name>/ folder per dataset (brickwork download --all --data-dir "
+        "DIR), so no network is needed; shorthand for --set data.data_dir=DIR",
     )
     p.add_argument("--name", help="run name (default: the spec's name, else run-DATE)")
     p.add_argument(

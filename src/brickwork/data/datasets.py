@@ -17,6 +17,7 @@ import torch
 from pydantic import ValidationError
 
 from brickwork.data.bundle import DataBundle, Split
+from brickwork.data.named import NAMED, concrete_spec
 from brickwork.errors import BrickworkError, pydantic_message
 from brickwork.spec.data import DATASETS, DataSpec
 
@@ -176,7 +177,8 @@ def load_cifar10(spec: DataSpec, seed: int) -> DataBundle:
     source = None
     if spec.data_dir:
         root = Path(spec.data_dir).expanduser()
-        for candidate in (root / "cifar-10-batches-py", root):
+        extracted = "cifar-10-batches-py"  # also under DIR/cifar10/, as download --all lays out
+        for candidate in (root / extracted, root, root / "cifar10" / extracted, root / "cifar10"):
             if (candidate / "data_batch_1").is_file():
                 source = candidate
                 break
@@ -191,6 +193,12 @@ def load_cifar10(spec: DataSpec, seed: int) -> DataBundle:
     return image_bundle(
         parts["train"], parts["test"], spec, seed, CIFAR_CLASSES, 1 / 255, {"source": str(source)}
     )
+
+
+def _named(spec: DataSpec, seed: int) -> DataBundle:
+    """tinyshakespeare, imdb, co2, sunspots: their kind's loader on their files (data.named)."""
+    concrete = concrete_spec(spec)
+    return LOADERS[concrete.dataset](concrete, seed)
 
 
 def _image_folder(spec: DataSpec, seed: int) -> DataBundle:
@@ -228,6 +236,7 @@ LOADERS = {
     "mnist": _idx_dataset("mnist", [str(i) for i in range(10)]),
     "fashion_mnist": _idx_dataset("fashion_mnist", FASHION_CLASSES),
     "cifar10": load_cifar10,
+    **dict.fromkeys(NAMED, _named),
     "image_folder": _image_folder,
     "csv": _csv,
     "text": _text,

@@ -19,16 +19,17 @@ from brickwork.errors import BrickworkError
 
 def series_spec(model: nn.Module):
     """The `data:` section a series model was trained with (from its metadata)."""
+    from brickwork.data.named import concrete_spec, dataset_kind
     from brickwork.spec.data import DataSpec
 
     data = getattr(model, "metadata", {}).get("data")
-    if not data or data.get("dataset") != "timeseries":
+    if not data or dataset_kind(data.get("dataset")) != "timeseries":
         raise BrickworkError(
             "forecasting needs a model trained on a `timeseries` dataset (its file records the "
             "data section); "
             "this one was not. Train one with `data: {dataset: timeseries, ...}`."
         )
-    return DataSpec(**data)
+    return concrete_spec(DataSpec(**data))  # `co2` -> timeseries on its file
 
 
 def scaler(model: nn.Module, columns: int) -> tuple[np.ndarray, np.ndarray]:

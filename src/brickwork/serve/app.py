@@ -54,6 +54,7 @@ def model_kind(model: torch.nn.Module, meta: dict) -> str:
     regression.
     """
     from brickwork.data.inputs import is_image_model
+    from brickwork.data.named import dataset_kind
 
     task = meta.get("task")
     if task == "language_model" and meta.get("vocab"):
@@ -61,7 +62,7 @@ def model_kind(model: torch.nn.Module, meta: dict) -> str:
     if task == "regression":
         return (
             "forecaster"
-            if (meta.get("data") or {}).get("dataset") == "timeseries"
+            if dataset_kind((meta.get("data") or {}).get("dataset")) == "timeseries"
             else "regression"
         )
     return "image_classifier" if is_image_model(model.input_shape) else "classifier"
