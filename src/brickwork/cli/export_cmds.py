@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from brickwork.errors import BrickworkError
+from brickwork.errors import BrickworkError, require_extra
 
 SPEC_SUFFIXES = {".yaml", ".yml", ".json"}
 REAL_ROWS = 64
@@ -89,6 +89,8 @@ def real_inputs(
 
 
 def cmd_export(args) -> int:
+    if args.format == "onnx":
+        require_extra("onnx", "onnxruntime")
     from brickwork.export import export_model
 
     model, meta = load_for_export(args.model)

@@ -13,7 +13,7 @@ import os
 import sys
 
 from brickwork import __version__
-from brickwork.errors import BrickworkError
+from brickwork.errors import BrickworkError, missing_extra
 
 COMMAND_MODULES = [
     "brickwork.cli.model_cmds",
@@ -55,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # last resort: a bug should still read as one paragraph
+        extra = missing_extra(e) if isinstance(e, ImportError) else None
+        if extra is not None:  # an optional part (serve, export) that is not installed
+            print(f"error: {extra}", file=sys.stderr)
+            return 2
         if os.environ.get("BRICKWORK_DEBUG", "") not in ("", "0"):
             raise
         print(

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from brickwork.cli.args import at_least, number
 from brickwork.errors import BrickworkError
 
 
@@ -21,29 +22,34 @@ def register(subparsers) -> None:
     g.add_argument("--prompt", default="\n", help="text to start from (default: a newline)")
     g.add_argument(
         "--length",
-        type=int,
+        type=at_least(0),
         default=500,
         help="tokens (characters or words) to generate (default 500)",
     )
     g.add_argument(
         "--temperature",
-        type=float,
+        type=number(0),
         default=1.0,
         help="below 1 is more conservative, 0 is greedy (default 1)",
     )
     g.add_argument(
-        "--top-k", type=int, default=None, help="sample only among the k most likely tokens"
+        "--top-k", type=at_least(1), default=None, help="sample only among the k most likely tokens"
     )
     g.add_argument(
         "--top-p",
-        type=float,
+        type=number(0, 1, low_open=True),
         default=None,
         help="sample only from the smallest set with this much probability",
     )
     g.add_argument(
-        "--beam", type=int, default=1, help="beam search width; the text then comes out at the end"
+        "--beam",
+        type=at_least(1),
+        default=1,
+        help="beam search width; the text then comes out at the end",
     )
-    g.add_argument("--seed", type=int, default=None, help="random seed, for repeatable samples")
+    g.add_argument(
+        "--seed", type=at_least(0), default=None, help="random seed, for repeatable samples"
+    )
     g.add_argument(
         "--unknown",
         choices=["error", "skip", "unk"],
@@ -70,7 +76,7 @@ def register(subparsers) -> None:
     f.add_argument("model", help="model file or run directory (runs/NAME)")
     f.add_argument(
         "--steps",
-        type=int,
+        type=at_least(1),
         default=None,
         help="how many steps past the end of the series to forecast",
     )
@@ -90,7 +96,7 @@ def register(subparsers) -> None:
     )
     f.add_argument(
         "--season",
-        type=int,
+        type=at_least(1),
         default=None,
         help="seasonal period in steps (default: estimated from the training part)",
     )

@@ -6,6 +6,7 @@ import json
 
 import torch
 
+from brickwork.cli.args import at_least
 from brickwork.errors import BrickworkError
 
 
@@ -202,7 +203,7 @@ def register(sub) -> None:
     p.add_argument("--runs-dir", default="runs", help="where run directories go (default: runs)")
     p.add_argument(
         "--nproc",
-        type=int,
+        type=at_least(1),
         default=1,
         metavar="N",
         help="train in N processes on this machine with DistributedDataParallel (torchrun; Gloo "
@@ -214,7 +215,7 @@ def register(sub) -> None:
     )
     p.add_argument("model", help="a model .safetensors file or a run directory")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=at_least(1), default=256)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=cmd_eval)
@@ -223,7 +224,9 @@ def register(sub) -> None:
     p.add_argument(
         "inputs", nargs="+", help="PNG/JPEG images, .npy arrays or .csv files (one sample per row)"
     )
-    p.add_argument("--top-k", type=int, default=3, help="labels to show per input (classifiers)")
+    p.add_argument(
+        "--top-k", type=at_least(1), default=3, help="labels to show per input (classifiers)"
+    )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--json", action="store_true", help="print predictions as JSON")
     p.set_defaults(func=cmd_predict)
