@@ -50,3 +50,21 @@ def number(low: float, high: float | None = None, low_open: bool = False) -> Cal
 
     parse.__name__ = f"number {bounds}"
     return parse
+
+
+def folder(text: str) -> str:
+    """A folder to write into (it may not exist yet): refused when it, or a folder above it, is
+    a file, before anything is written."""
+    from pathlib import Path
+
+    path = Path(text)
+    for part in [path, *path.parents]:
+        if part.exists():
+            if not part.is_dir():
+                what = "is" if part == path else f"is inside '{str(part)[:80]}', which is"
+                raise argparse.ArgumentTypeError(
+                    f"'{text[:80]}' {what} a file, not a folder; pass a folder (it is created "
+                    "if missing)"
+                )
+            break
+    return text

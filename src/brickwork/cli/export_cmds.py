@@ -98,6 +98,10 @@ def cmd_export(args) -> int:
         args.output
         or Path(args.model).with_suffix(".onnx" if args.format == "onnx" else ".pt").name
     )
+    if out.is_dir():
+        raise BrickworkError(
+            f"-o {out} is a folder; give the file to write, e.g. -o {out / 'model.onnx'}."
+        )
     real, source, extra = (
         (None, "none (--no-data)", {}) if args.no_data else real_inputs(meta, args.inputs, model)
     )

@@ -173,6 +173,20 @@ def _chain(first, rest):
 
 
 def cmd_forecast(args) -> int:
+    if (args.steps is None) == (not args.evaluate):
+        raise BrickworkError(
+            "say what to do: --steps N to continue the series, or --evaluate to score the model "
+            "on held-out data."
+        )
+    model, path = _load(args.model)
+    try:
+        return _forecast(args, model, path)
+    except BrickworkError as e:  # name the file the problem is in: the history, else the model
+        where = args.history if args.history else str(path)
+        raise BrickworkError(str(e) if where in str(e) else f"{where}: {e}") from None
+
+
+def _forecast(args, model, path: Path) -> int:
     from brickwork.forecast import (
         evaluate_forecast,
         forecast,
@@ -181,12 +195,6 @@ def cmd_forecast(args) -> int:
         read_history,
     )
 
-    if (args.steps is None) == (not args.evaluate):
-        raise BrickworkError(
-            "say what to do: --steps N to continue the series, or --evaluate to score the model "
-            "on held-out data."
-        )
-    model, path = _load(args.model)
     if args.evaluate:
         result = evaluate_forecast(model, split=args.split, season=args.season)
         plot = (

@@ -6,7 +6,7 @@ import json
 
 import torch
 
-from brickwork.cli.args import at_least
+from brickwork.cli.args import at_least, folder
 from brickwork.errors import BrickworkError
 
 
@@ -200,7 +200,9 @@ def register(sub) -> None:
         choices=["auto", "cpu", "cuda", "mps"],
         help="force a device (default: the spec's, auto)",
     )
-    p.add_argument("--runs-dir", default="runs", help="where run directories go (default: runs)")
+    p.add_argument(
+        "--runs-dir", type=folder, default="runs", help="where run directories go (default: runs)"
+    )
     p.add_argument(
         "--nproc",
         type=at_least(1),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from brickwork.cli.args import at_least, number
+from brickwork.cli.args import at_least, folder, number
 
 
 def cmd_tune(args) -> int:
@@ -64,7 +64,10 @@ def register(sub) -> None:
         help="override a field, e.g. --set train.epochs=3 (repeatable)",
     )
     p.add_argument(
-        "--runs-dir", default="runs", help="the report goes to RUNS_DIR/tune/STUDY (default: runs)"
+        "--runs-dir",
+        type=folder,
+        default="runs",
+        help="the report goes to RUNS_DIR/tune/STUDY (default: runs)",
     )
     p.add_argument("--out", help="write the report here instead")
     p.add_argument("--verbose", action="store_true", help="show each trial's training progress")
