@@ -153,3 +153,54 @@ def test_the_table_is_big_and_covers_every_command():
 @pytest.mark.parametrize(("argv", "files", "expected"), ALL)
 def test_broken_input(argv, files, expected, tmp_path, models, capsys, monkeypatch):
     run_case(argv, files, expected, tmp_path, models, capsys, monkeypatch)
+
+
+MISSING_EXTRA = """
+import sys
+sys.modules[{module!r}] = None  # as if the package were not installed
+from brickwork.cli.main import main
+sys.exit(main({argv!r}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("module", "argv", "extra"),
+    [
+        ("fastapi", ["serve", "{m}/lm.safetensors"], "serve"),
+        ("uvicorn", ["serve", "{m}/lm.safetensors"], "serve"),
+        ("onnxruntime", ["export", "{m}/lm.safetensors", "-o", "{d}/lm.onnx"], "export"),
+        ("onnx", ["export", "{m}/lm.safetensors", "-o", "{d}/lm.onnx"], "export"),
+    ],
+)
+def test_a_missing_optional_part_names_its_pip_command(module, argv, extra, tmp_path, models):
+    import subprocess
+    import sys
+
+    code = MISSING_EXTRA.format(module=module, argv=[_fill(a, tmp_path, models) for a in argv])
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert f'pip install "brickwork[{extra}]"' in done.stderr and module in done.stderr
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+    assert not (tmp_path / "lm.onnx").exists()
+
+
+@pytest.mark.parametrize("case", ["train-lr_nan", "summary-units_true", "eval-meta_deep"])
+def test_the_real_command_line_agrees(case, tmp_path, models):
+    """A few cases through `python -m brickwork`, as a user runs them."""
+    import subprocess
+    import sys
+
+    argv, files, expected = next(p.values for p in ALL if p.id == case)
+    for name, content in files.items():
+        content = _fill(content, tmp_path, models)
+        path = tmp_path / name
+        path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+    done = subprocess.run(
+        [sys.executable, "-m", "brickwork", *(_fill(a, tmp_path, models) for a in argv)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert all(_fill(w, tmp_path, models) in done.stderr for w in expected), done.stderr

@@ -100,7 +100,7 @@ def parse_json(body: bytes) -> object:
         '{"inputs": [[...]]} with one array level per axis of the input.',
     )
     try:
-        doc = json.loads(body, parse_constant=refuse)
+        doc = json.loads(body, parse_constant=refuse, object_pairs_hook=_no_repeats)
     except RequestError:
         raise
     except RecursionError:
@@ -113,6 +113,18 @@ def parse_json(body: bytes) -> object:
         ) from None
     if _depth(doc) > MAX_DEPTH:
         raise too_deep
+    return doc
+
+
+def _no_repeats(pairs: list) -> dict:
+    """A JSON object whose keys are all different: with a key twice, which value was meant?"""
+    doc = dict(pairs)
+    if len(doc) != len(pairs):
+        seen: set = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise RequestError(
+            400, f"the JSON object gives '{str(twice)[:40]}' more than once; send each field once."
+        )
     return doc
 
 
