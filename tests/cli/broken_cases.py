@@ -677,7 +677,38 @@ RUN = "{m}/runs/digits_mlp"
 LM = "{m}/lm.safetensors"
 SERIES = "{m}/forecaster.safetensors"
 
+ONE_CLASS = "a,b,label\n" + "".join(f"{i % 7},{i % 5},yes\n" for i in range(40))
+
 COMMANDS = [
+    # train: problems that show only once data and model meet
+    (
+        "one_class",
+        ["train", "{d}/s.yaml"],
+        {
+            "s.yaml": "model: {input_shape: [2], layers: [{dense: 2}]}\n"
+            "data: {dataset: csv, path: '{d}/t.csv', label_column: label}\n",
+            "t.csv": ONE_CLASS,
+        },
+        ["data", "same class"],
+    ),
+    (
+        "resume_other_spec",
+        ["train", "{d}/s.yaml", "--resume", RUN],
+        spec(MLP % "{type: dense, units: 32}" + DATA + TRAIN % ""),
+        ["s.yaml", "model:", "--resume"],
+    ),
+    (
+        "resume_other_architecture",
+        ["train", "--resume", "{m}/runs/edited"],
+        {},
+        ["last.safetensors", "dense_1"],
+    ),
+    (
+        "ft_base_other_architecture",
+        ["finetune", "{m}/plain_other.safetensors", "{d}/f.yaml"],
+        {"f.yaml": MLP % "{type: dense, units: 16}" + FT % "head_lr: 0.01"},
+        ["plain_other.safetensors", "dense_1"],
+    ),
     # eval
     ("eval_batch_zero", ["eval", RUN, "--batch-size", "0"], {}, ["--batch-size", ">= 1"]),
     ("eval_batch_word", ["eval", RUN, "--batch-size", "many"], {}, ["--batch-size"]),

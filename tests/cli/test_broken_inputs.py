@@ -5,6 +5,7 @@ no file that was there before. The cases are in `broken_cases.py`."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,14 @@ def make_models(folder: Path) -> Path:
     _, meta, _ = read_safetensors(run_model)
     assert set(tensors) == set(other.state_dict())
     write_safetensors(folder / "other_arch.safetensors", other.state_dict(), meta, MODEL_FORMAT)
+    safetensors.torch.save_file(
+        {k: v.contiguous() for k, v in other.state_dict().items()},
+        folder / "plain_other.safetensors",
+    )
+    edited = folder / "runs" / "edited"
+    shutil.copytree(folder / "runs" / "digits_mlp", edited)
+    spec_file = edited / "spec.yaml"
+    spec_file.write_text(spec_file.read_text().replace("units: 16", "units: 24"))
     (folder / "ft.yaml").write_text(cases.FT % "head_lr: 0.01")
     return folder
 

@@ -17,6 +17,8 @@ def cmd_train(args) -> int:
     args.set = with_data_dir(args.set, args.data_dir)
     if args.resume:
         spec = spec_from_run(args.resume, args.set)
+        if args.spec:
+            check_same_spec(load_run_spec(args.spec, args.set), spec, args.spec, args.resume)
     elif args.spec:
         spec = load_run_spec(args.spec, args.set)
     else:
@@ -34,6 +36,18 @@ def cmd_train(args) -> int:
     if result.run_dir is None:  # a worker other than rank 0 of a distributed job
         return 0
     return report_run(result)
+
+
+def check_same_spec(given, recorded, spec_path: str, run: str) -> None:
+    """`train SPEC --resume RUN` continues RUN with the spec it started with: a SPEC that says
+    something else would be silently ignored, so it is an error naming the section."""
+    for section in ("model", "data", "train", "finetune"):
+        if getattr(given, section) != getattr(recorded, section):
+            raise BrickworkError(
+                f"{spec_path}: its `{section}:` section differs from the one {run} was started "
+                f"with, and --resume continues a run as it began; drop {spec_path} to resume, "
+                "use --set (e.g. --set train.epochs=20) for what may change, or train a new run."
+            )
 
 
 def with_data_dir(overrides: list[str], data_dir: str | None) -> list[str]:

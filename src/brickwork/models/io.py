@@ -254,14 +254,14 @@ def load_weights(model: nn.Module, tensors: dict[str, torch.Tensor], source: str
         ]
         raise BrickworkError(
             f"the weights in '{source}' do not fit this model: the first layer that differs is "
-            f"'{_layer_of(first)}'; {'; '.join(parts)}. The file was saved from a different "
+            f"'{layer_of_key(first)}'; {'; '.join(parts)}. The file was saved from a different "
             "architecture: load it with brickwork.load(path), which rebuilds the saved one, or "
             "change the model to match."
         )
     model.load_state_dict(tensors)
 
 
-def _layer_of(key: str) -> str:
+def layer_of_key(key: str) -> str:
     """'layers.dense_1.weight' -> 'dense_1': the layer a state-dict key belongs to."""
     parts = key.split(".")
     parts = parts[1:] if parts[0] == "layers" and len(parts) > 2 else parts

@@ -89,6 +89,12 @@ def _check_vocabulary(model, size: int) -> None:
 def check_output_size(model, task: str, num_classes: int | None) -> None:
     """A classifier's output needs one value per class: say so before training, naming the
     output layer, rather than fail at the first batch holding a label past it."""
+    if task == "classification" and num_classes == 1:
+        raise BrickworkError(
+            "data: every label is the same class, so there is nothing to tell apart; a classifier "
+            "needs at least two classes: check `label_column`, `path` and `limit` (a limit on "
+            "sorted rows keeps one class), or set task: regression for a numeric target."
+        )
     info = getattr(model, "layer_info", None)
     if task != "classification" or not num_classes or not info:
         return
