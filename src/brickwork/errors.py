@@ -110,3 +110,40 @@ def _model_class_names() -> set[str]:
             names.add(sub.__name__)
             todo.append(sub)
     return names
+
+
+# Optional parts of brickwork: the import name of each package and the extra that installs it.
+EXTRAS = {
+    "fastapi": "serve",
+    "starlette": "serve",
+    "uvicorn": "serve",
+    "multipart": "serve",
+    "python_multipart": "serve",
+    "onnx": "export",
+    "onnxruntime": "export",
+}
+
+
+def missing_extra(exc: ImportError) -> BrickworkError | None:
+    """The user's error for an optional package that is not installed (`pip install
+    "brickwork[serve]"`), or None when `exc` is about some other module (a real bug)."""
+    name = (getattr(exc, "name", None) or "").split(".")[0]
+    extra = EXTRAS.get(name)
+    if extra is None:
+        return None
+    return BrickworkError(
+        f"this command needs the optional package '{name}', which is not installed; install "
+        f'brickwork\'s {extra} extra with: pip install "brickwork[{extra}]"'
+    )
+
+
+def require_extra(*modules: str) -> None:
+    """Import `modules` up front, so a missing optional package is a clear error that names
+    the pip command before any model is loaded."""
+    import importlib
+
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise missing_extra(e) or e from None

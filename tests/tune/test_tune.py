@@ -70,7 +70,7 @@ def test_search_space_resolves_to_a_plain_spec_with_conditional_parameters():
 
 def test_a_bad_space_fails_before_any_trial(tmp_path):
     bad = {**SPEC, "train": {**SPEC["train"], "epochs": {"int": [0, 3]}}}
-    with pytest.raises(BrickworkError, match="epochs must be at least 1.*at its low end"):
+    with pytest.raises(BrickworkError, match="epochs.*greater than or equal to 1.*at its low end"):
         tune(bad, trials=1, out_dir=tmp_path)
     with pytest.raises(BrickworkError, match="no search space"):
         tune(

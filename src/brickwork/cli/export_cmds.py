@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from brickwork.cli.options import add_force_option, add_trust_options
-from brickwork.errors import BrickworkError
+from brickwork.errors import BrickworkError, require_extra
 
 SPEC_SUFFIXES = {".yaml", ".yml", ".json"}
 REAL_ROWS = 64
@@ -106,6 +106,8 @@ def refuse_overwriting_inputs(args, out: Path, meta: dict) -> None:
 
 
 def cmd_export(args) -> int:
+    if args.format == "onnx":
+        require_extra("onnx", "onnxruntime")
     from brickwork.export import export_model
 
     model, meta = load_for_export(args.model)
@@ -114,6 +116,10 @@ def cmd_export(args) -> int:
         or Path(args.model).with_suffix(".onnx" if args.format == "onnx" else ".pt").name
     )
     refuse_overwriting_inputs(args, out, meta)
+    if out.is_dir():
+        raise BrickworkError(
+            f"-o {out} is a folder; give the file to write, e.g. -o {out / 'model.onnx'}."
+        )
     real, source, extra = (
         (None, "none (--no-data)", {}) if args.no_data else real_inputs(meta, args.inputs, model)
     )

@@ -14,7 +14,7 @@ import sys
 
 from brickwork import __version__
 from brickwork.cli.options import trust_from_args
-from brickwork.errors import BrickworkError
+from brickwork.errors import BrickworkError, missing_extra
 from brickwork.trust import trusting
 
 COMMAND_MODULES = [
@@ -58,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # last resort: a bug should still read as one paragraph
+        extra = missing_extra(e) if isinstance(e, ImportError) else None
+        if extra is not None:  # an optional part (serve, export) that is not installed
+            print(f"error: {extra}", file=sys.stderr)
+            return 2
         if os.environ.get("BRICKWORK_DEBUG", "") not in ("", "0"):
             raise
         print(

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from brickwork.cli.args import at_least, number
 from brickwork.cli.options import add_force_option, add_trust_options
 from brickwork.errors import BrickworkError
 
@@ -22,29 +23,34 @@ def register(subparsers) -> None:
     g.add_argument("--prompt", default="\n", help="text to start from (default: a newline)")
     g.add_argument(
         "--length",
-        type=int,
+        type=at_least(0),
         default=500,
         help="tokens (characters or words) to generate (default 500)",
     )
     g.add_argument(
         "--temperature",
-        type=float,
+        type=number(0),
         default=1.0,
         help="below 1 is more conservative, 0 is greedy (default 1)",
     )
     g.add_argument(
-        "--top-k", type=int, default=None, help="sample only among the k most likely tokens"
+        "--top-k", type=at_least(1), default=None, help="sample only among the k most likely tokens"
     )
     g.add_argument(
         "--top-p",
-        type=float,
+        type=number(0, 1, low_open=True),
         default=None,
         help="sample only from the smallest set with this much probability",
     )
     g.add_argument(
-        "--beam", type=int, default=1, help="beam search width; the text then comes out at the end"
+        "--beam",
+        type=at_least(1),
+        default=1,
+        help="beam search width; the text then comes out at the end",
     )
-    g.add_argument("--seed", type=int, default=None, help="random seed, for repeatable samples")
+    g.add_argument(
+        "--seed", type=at_least(0), default=None, help="random seed, for repeatable samples"
+    )
     g.add_argument(
         "--unknown",
         choices=["error", "skip", "unk"],
@@ -72,7 +78,7 @@ def register(subparsers) -> None:
     f.add_argument("model", help="model file or run directory (runs/NAME)")
     f.add_argument(
         "--steps",
-        type=int,
+        type=at_least(1),
         default=None,
         help="how many steps past the end of the series to forecast",
     )
@@ -92,7 +98,7 @@ def register(subparsers) -> None:
     )
     f.add_argument(
         "--season",
-        type=int,
+        type=at_least(1),
         default=None,
         help="seasonal period in steps (default: estimated from the training part)",
     )
@@ -171,14 +177,6 @@ def _chain(first, rest):
 
 
 def cmd_forecast(args) -> int:
-    from brickwork.forecast import (
-        evaluate_forecast,
-        forecast,
-        plot_continuation,
-        plot_evaluation,
-        read_history,
-    )
-
     if (args.steps is None) == (not args.evaluate):
         raise BrickworkError(
             "say what to do: --steps N to continue the series, or --evaluate to score the model "
@@ -191,6 +189,22 @@ def cmd_forecast(args) -> int:
 
         inputs = [*run_inputs(path, model.metadata), *([args.history] if args.history else [])]
         refuse_to_overwrite(args.plot, inputs, "--plot", args.force)
+    try:
+        return _forecast(args, model, path)
+    except BrickworkError as e:  # name the file the problem is in: the history, else the model
+        where = args.history if args.history else str(path)
+        raise BrickworkError(str(e) if where in str(e) else f"{where}: {e}") from None
+
+
+def _forecast(args, model, path: Path) -> int:
+    from brickwork.forecast import (
+        evaluate_forecast,
+        forecast,
+        plot_continuation,
+        plot_evaluation,
+        read_history,
+    )
+
     if args.evaluate:
         result = evaluate_forecast(model, split=args.split, season=args.season)
         plot = (

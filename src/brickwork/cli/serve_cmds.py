@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
 import ipaddress
 import sys
 
+from brickwork.cli.args import at_least, number
 from brickwork.cli.options import add_trust_options
-from brickwork.errors import BrickworkError
+from brickwork.errors import require_extra
 
 
 def cmd_serve(args) -> int:
+    require_extra("fastapi", "uvicorn", "python_multipart")
     from brickwork.serve import ServeConfig, run
 
-    if args.port < 0 or args.port > 65535:
-        raise BrickworkError(f"--port must be 0-65535, got {args.port}.")
-    if args.max_body_mb <= 0:
-        raise BrickworkError(f"--max-body-mb must be positive, got {args.max_body_mb}.")
     if not _is_loopback(args.host):
         print(
             f"note: serving on {args.host}, reachable from other machines; the service has no "
@@ -31,6 +30,14 @@ def cmd_serve(args) -> int:
     )
     run(args.model, host=args.host, port=args.port, config=config, log_level=args.log_level)
     return 0
+
+
+def port(text: str) -> int:
+    """A TCP port, 0 (any free one) to 65535."""
+    value = at_least(0)(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535, got {value}")
+    return value
 
 
 def _is_loopback(host: str) -> bool:
@@ -51,34 +58,34 @@ def register(sub) -> None:
     p.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)"
     )
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=port, default=8000)
     p.add_argument(
         "--max-body-mb",
-        type=float,
+        type=number(0, low_open=True),
         default=5.0,
         help="largest request body accepted, in MB (default 5)",
     )
     p.add_argument(
         "--max-batch",
-        type=int,
+        type=at_least(1),
         default=32,
         help="requests run together in one forward pass at most (default 32)",
     )
     p.add_argument(
         "--max-prompt",
-        type=int,
+        type=at_least(1),
         default=2000,
         help="longest /generate prompt, in characters (default 2000)",
     )
     p.add_argument(
         "--max-length",
-        type=int,
+        type=at_least(1),
         default=2000,
         help="most tokens one /generate call may ask for (default 2000)",
     )
     p.add_argument(
         "--threads",
-        type=int,
+        type=at_least(1),
         default=None,
         help="PyTorch intra-op threads (default: the CPU cores, at most 4)",
     )

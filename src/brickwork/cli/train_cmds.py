@@ -6,6 +6,7 @@ import json
 
 import torch
 
+from brickwork.cli.args import at_least, folder
 from brickwork.cli.options import add_trust_options
 from brickwork.errors import BrickworkError
 
@@ -17,6 +18,8 @@ def cmd_train(args) -> int:
     args.set = with_data_dir(args.set, args.data_dir)
     if args.resume:
         spec = spec_from_run(args.resume, args.set)
+        if args.spec:
+            check_same_spec(load_run_spec(args.spec, args.set), spec, args.spec, args.resume)
     elif args.spec:
         spec = load_run_spec(args.spec, args.set)
     else:
@@ -34,6 +37,18 @@ def cmd_train(args) -> int:
     if result.run_dir is None:  # a worker other than rank 0 of a distributed job
         return 0
     return report_run(result)
+
+
+def check_same_spec(given, recorded, spec_path: str, run: str) -> None:
+    """`train SPEC --resume RUN` continues RUN with the spec it started with: a SPEC that says
+    something else would be silently ignored, so it is an error naming the section."""
+    for section in ("model", "data", "train", "finetune"):
+        if getattr(given, section) != getattr(recorded, section):
+            raise BrickworkError(
+                f"{spec_path}: its `{section}:` section differs from the one {run} was started "
+                f"with, and --resume continues a run as it began; drop {spec_path} to resume, "
+                "use --set (e.g. --set train.epochs=20) for what may change, or train a new run."
+            )
 
 
 def with_data_dir(overrides: list[str], data_dir: str | None) -> list[str]:
@@ -209,10 +224,12 @@ def register(sub) -> None:
         choices=["auto", "cpu", "cuda", "mps"],
         help="force a device (default: the spec's, auto)",
     )
-    p.add_argument("--runs-dir", default="runs", help="where run directories go (default: runs)")
+    p.add_argument(
+        "--runs-dir", type=folder, default="runs", help="where run directories go (default: runs)"
+    )
     p.add_argument(
         "--nproc",
-        type=int,
+        type=at_least(1),
         default=1,
         metavar="N",
         help="train in N processes on this machine with DistributedDataParallel (torchrun; Gloo "
@@ -225,7 +242,7 @@ def register(sub) -> None:
     )
     p.add_argument("model", help="a model .safetensors file or a run directory")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=at_least(1), default=256)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     add_trust_options(p)
@@ -235,7 +252,9 @@ def register(sub) -> None:
     p.add_argument(
         "inputs", nargs="+", help="PNG/JPEG images, .npy arrays or .csv files (one sample per row)"
     )
-    p.add_argument("--top-k", type=int, default=3, help="labels to show per input (classifiers)")
+    p.add_argument(
+        "--top-k", type=at_least(1), default=3, help="labels to show per input (classifiers)"
+    )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--json", action="store_true", help="print predictions as JSON")
     add_trust_options(p)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from brickwork.errors import BrickworkError
+from brickwork.cli.args import at_least, folder, number
 
 
 def cmd_tune(args) -> int:
     from brickwork.tune import tune
 
-    if args.trials is not None and args.trials < 1:
-        raise BrickworkError(f"--trials must be at least 1, got {args.trials}.")
     result = tune(
         args.spec,
         trials=args.trials,
@@ -35,13 +33,13 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--trials",
-        type=int,
+        type=at_least(1),
         help="finished trials the study should hold (default: tune.trials, 20); a resumed or "
         "shared study runs only the rest",
     )
     p.add_argument(
         "--timeout",
-        type=float,
+        type=number(0, low_open=True),
         metavar="SECONDS",
         help="stop starting trials after this long (this process)",
     )
@@ -54,7 +52,7 @@ def register(sub) -> None:
     p.add_argument("--study", metavar="NAME", help="study name (default: the spec's name)")
     p.add_argument(
         "--seed",
-        type=int,
+        type=at_least(0),
         help="sampler seed (default: tune.seed, else random); give each process of a shared study "
         "its own",
     )
@@ -66,7 +64,10 @@ def register(sub) -> None:
         help="override a field, e.g. --set train.epochs=3 (repeatable)",
     )
     p.add_argument(
-        "--runs-dir", default="runs", help="the report goes to RUNS_DIR/tune/STUDY (default: runs)"
+        "--runs-dir",
+        type=folder,
+        default="runs",
+        help="the report goes to RUNS_DIR/tune/STUDY (default: runs)",
     )
     p.add_argument("--out", help="write the report here instead")
     p.add_argument("--verbose", action="store_true", help="show each trial's training progress")

@@ -132,9 +132,14 @@ def _samples(table: np.ndarray, input_shape: list, name: str) -> np.ndarray:
             "values); "
             "give one sample per CSV row, or an .npy array of shape [N, *input_shape]."
         )
-    return table.astype(np.float32).reshape(
-        len(table), *[-1 if d is None else d for d in input_shape]
-    )
+    values = table.astype(np.float32)
+    if not np.all(np.isfinite(values)):
+        bad = int((~np.isfinite(values)).sum())
+        raise BrickworkError(
+            f"input '{name}' holds {bad} value(s) that are NaN, infinite or too large for 32-bit "
+            "floats; a model cannot predict from them, so fill or drop them first."
+        )
+    return values.reshape(len(table), *[-1 if d is None else d for d in input_shape])
 
 
 def _read_csv_rows(path: Path) -> np.ndarray:

@@ -104,7 +104,25 @@ def load_base(base: str | Path, spec: RunSpec) -> tuple[nn.Module, dict | None]:
     source = read_model_tensors(path)[0] if fmt is not None else path
     p = (spec.finetune or FinetuneSpec()).pretrained
     report = load_pretrained(model, source, key_map=p.key_map, by_order=p.by_order, strict=p.strict)
+    check_same_shapes(model, report, path, spec.finetune)
     return model, report
+
+
+def check_same_shapes(model, report: dict, path: Path, ft: FinetuneSpec | None) -> None:
+    """Tensors named alike with other shapes mean another architecture: refuse them (naming
+    the file and the first layer) instead of silently training those layers from scratch;
+    only the head, when `head:` replaces it, may differ."""
+    from brickwork.models.io import layer_of_key
+
+    head = head_name(model) if ft is not None and ft.head is not None else None
+    wrong = [m for m in report["mismatched"] if layer_of_key(m.split(":")[0]) != head]
+    if wrong:
+        raise BrickworkError(
+            f"base '{path}' holds weights of another architecture: the first layer that differs "
+            f"is '{layer_of_key(wrong[0].split(':')[0])}' ({wrong[0]}"
+            f"{f' and {len(wrong) - 1} more' if len(wrong) > 1 else ''}); make the spec's "
+            "`model:` match the architecture the base was trained with."
+        )
 
 
 def prepare(spec: RunSpec, base: str | Path | None = None):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import torch
@@ -98,6 +99,32 @@ def _scores(model: nn.Module, out: torch.Tensor, vocab_size: int | None) -> torc
     return logits
 
 
+def check_options(length, temperature, top_k, top_p, beam, seed) -> None:
+    """Raise naming the option when one is out of range: length >= 0, temperature >= 0 (0 is
+    greedy), top_k >= 1, 0 < top_p <= 1, beam >= 1, seed >= 0; NaN, Inf and true/false are
+    never numbers."""
+    checks = [
+        ("length", length, True, lambda v: v >= 0, "a whole number >= 0"),
+        ("temperature", temperature, False, lambda v: v >= 0, "a number >= 0 (0 is greedy)"),
+        ("top_k", top_k, True, lambda v: v >= 1, "a whole number >= 1, or None"),
+        ("top_p", top_p, False, lambda v: 0 < v <= 1, "a number above 0 and at most 1, or None"),
+        ("beam", beam, True, lambda v: v >= 1, "a whole number >= 1"),
+        ("seed", seed, True, lambda v: v >= 0, "a whole number >= 0, or None"),
+    ]
+    for name, value, whole, fits, wanted in checks:
+        if value is None and name in ("top_k", "top_p", "seed"):
+            continue
+        kinds = (int,) if whole else (int, float)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, kinds)
+            or not math.isfinite(value)
+            or not fits(value)
+        ):
+            flag = name.replace("_", "-")
+            raise BrickworkError(f"{name} (--{flag}) must be {wanted}, got {str(value)[:40]!r}.")
+
+
 @torch.inference_mode()
 def generate_ids(
     model: nn.Module,
@@ -118,8 +145,7 @@ def generate_ids(
     """
     if not prompt_ids:
         raise BrickworkError("the prompt is empty; give at least one character or word.")
-    if length < 0:
-        raise BrickworkError(f"length must be 0 or more tokens, got {length}.")
+    check_options(length, temperature, top_k, top_p, beam, seed)
     if beam > 1 and (top_k or top_p is not None or temperature != 1.0):
         raise BrickworkError(
             f"beam search (beam={beam}) keeps the most likely sequences and samples nothing, so "

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import torch
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field
 from torch import nn
 
 from brickwork.errors import BrickworkError, did_you_mean
+from brickwork.spec.base import SpecModel
 
 INITIALIZERS = {
     "he_normal": lambda t, c: nn.init.kaiming_normal_(t, nonlinearity="relu"),
@@ -39,16 +40,16 @@ _NEEDS_MATRIX = {
 }
 
 
-class Initializer(BaseModel):
+class Initializer(SpecModel):
     """`he_normal`, or `{type: normal, std: 0.02}`."""
 
     model_config = ConfigDict(extra="forbid")
     type: str
     mean: float = 0.0
-    std: float = 0.05
-    limit: float = 0.05
+    std: float = Field(0.05, ge=0)
+    limit: float = Field(0.05, ge=0)
     value: float = 0.0
-    gain: float = 1.0
+    gain: float = Field(1.0, gt=0)
 
     @classmethod
     def parse(cls, value: str | dict | Initializer) -> Initializer:
@@ -59,7 +60,7 @@ class Initializer(BaseModel):
         )
 
 
-class Regularizer(BaseModel):
+class Regularizer(SpecModel):
     """Penalty `l1 * sum|w| + l2 * sum w^2`, added to the loss by the trainer (Keras convention)."""
 
     model_config = ConfigDict(extra="forbid")

@@ -12,15 +12,16 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 from torch import nn
 
 from brickwork.errors import BrickworkError
+from brickwork.spec.base import SpecModel
 
 Shape = tuple  # per-sample shape; ints, or None for a variable length
 
 
-class LayerConfig(BaseModel):
+class LayerConfig(SpecModel):
     """Base for every layer's fields: unknown fields are errors, not silently ignored."""
 
     model_config = ConfigDict(extra="forbid")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 import torch
@@ -21,6 +22,7 @@ from brickwork.layers import LAYERS, canonical
 from brickwork.layers.core import activation_module
 from brickwork.layers.init import Nonlinearity
 from brickwork.layers.registry import ALIASES, Built, LayerConfig, ShapeError, fmt, register
+from brickwork.models.memory import check_layer_fits
 from brickwork.models.model import BrickModel
 from brickwork.spec.model import parse_model_spec
 from brickwork.trust import import_named
@@ -125,6 +127,7 @@ def build_nodes(
     nodes: list[Node] = []
     counts: dict[str, int] = {}
     previous = list(inputs)[-1]
+    held = 0  # parameter bytes of the layers so far
     for index, raw in enumerate(entries):
         where = f"{prefix}layer {index}"
         entry = normalize_entry(raw, where)
@@ -170,8 +173,10 @@ def build_nodes(
                 f"{label}: takes one input but `inputs:` lists {len(in_shapes)}; merge them first "
                 "with add or concat."
             )
+        layer_in = in_shapes if kind.takes_many else in_shapes[0]
+        held += check_layer_fits(partial(kind.build, cfg, layer_in), label, held)
         try:
-            built = kind.build(cfg, in_shapes if kind.takes_many else in_shapes[0])
+            built = kind.build(cfg, layer_in)
         except ShapeError as e:
             raise BrickworkError(f"{label} {e}.") from None
         except (

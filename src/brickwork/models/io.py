@@ -38,29 +38,98 @@ def write_safetensors(
 
 
 def read_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict, str]:
-    """(tensors, meta, format) of a file written by `write_safetensors`."""
+    """(tensors, meta, format) of a file written by `write_safetensors`.
+
+    The header is checked before the rest is read: its declared size must fit the file (and
+    safetensors' 100 MB limit), and the metadata must be a JSON object nested at most
+    MAX_META_DEPTH levels, so a truncated, oversized or hostile file is an error naming it.
+    """
     path = Path(path)
     if not path.is_file():
         raise BrickworkError(
             f"model file '{path}' does not exist; pass a .safetensors file written by brickwork "
             "(e.g. runs/NAME/model.safetensors)."
         )
-    data = path.read_bytes()
+    header = _read_header(path)
     try:
-        (size,) = struct.unpack("<Q", data[:8])
-        header = json.loads(data[8 : 8 + size]).get("__metadata__") or {}
-        tensors = safetensors.torch.load(data)
+        tensors = safetensors.torch.load(path.read_bytes())
     except Exception as e:  # noqa: BLE001 - any parse failure means "not a safetensors file"
-        raise BrickworkError(
-            f"'{path}' is not a readable .safetensors file ({type(e).__name__}: {e}); was it "
-            "written by brickwork?"
-        ) from None
+        raise _unreadable(path, f"{type(e).__name__}: {str(e)[:200]}") from None
     if META_KEY not in header:
         raise BrickworkError(
             f"'{path}' is a safetensors file without brickwork metadata; load its tensors with "
             "safetensors.torch.load_file and a model of your own."
         )
-    return tensors, json.loads(header[META_KEY]), header.get("format", MODEL_FORMAT)
+    return tensors, _read_meta(path, header[META_KEY]), header.get("format", MODEL_FORMAT)
+
+
+MAX_HEADER_BYTES = 100 * 2**20  # safetensors refuses larger headers too
+MAX_META_DEPTH = 64
+
+
+def _read_header(path: Path) -> dict:
+    """The `__metadata__` mapping of a safetensors file, reading only its header."""
+    on_disk = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise _unreadable(path, f"it has {len(head)} bytes, fewer than the 8-byte header size")
+        (size,) = struct.unpack("<Q", head)
+        if size > min(MAX_HEADER_BYTES, on_disk - 8):
+            raise _unreadable(
+                path,
+                f"its header claims {size:,} bytes but the file holds {on_disk - 8:,} after the "
+                f"size field (and headers are at most {MAX_HEADER_BYTES:,}); it is truncated or "
+                "not a safetensors file",
+            )
+        raw = f.read(size)
+    try:
+        header = json.loads(raw)
+    except (ValueError, RecursionError) as e:
+        raise _unreadable(path, f"its header is not valid JSON ({str(e)[:120]})") from None
+    section = header.get("__metadata__") if isinstance(header, dict) else None
+    if not isinstance(header, dict) or not isinstance(section or {}, dict):
+        raise _unreadable(path, "its header is not a JSON object of tensors and metadata")
+    return section or {}
+
+
+def _read_meta(path: Path, text: object) -> dict:
+    """The brickwork metadata document: a JSON object, not too deeply nested."""
+    problem = None
+    try:
+        meta = json.loads(text) if isinstance(text, str) else None
+    except RecursionError:
+        meta, problem = None, f"nests more than {MAX_META_DEPTH} levels deep"
+    except ValueError as e:
+        meta, problem = None, f"is not valid JSON ({str(e)[:120]})"
+    if problem is None and not isinstance(meta, dict):
+        problem = f"is {type(meta).__name__ if meta is not None else 'not text'}, not a JSON object"
+    if problem is None and _depth(meta) > MAX_META_DEPTH:
+        problem = f"nests more than {MAX_META_DEPTH} levels deep"
+    if problem is not None:
+        raise BrickworkError(
+            f"'{path}': its brickwork metadata {problem}; the file is damaged or was not written "
+            "by brickwork, so re-save the model (brickwork.save_model or `brickwork train`)."
+        )
+    return meta
+
+
+def _depth(doc: object) -> int:
+    """How deeply lists and objects nest in `doc`, walked without recursion."""
+    deepest, todo = 0, [(doc, 1)] if isinstance(doc, dict | list) else []
+    while todo and deepest <= MAX_META_DEPTH:
+        value, level = todo.pop()
+        deepest = max(deepest, level)
+        items = value.values() if isinstance(value, dict) else value
+        todo.extend((v, level + 1) for v in items if isinstance(v, dict | list))
+    return deepest
+
+
+def _unreadable(path: Path, why: str) -> BrickworkError:
+    return BrickworkError(
+        f"'{path}' is not a readable .safetensors file: {why}; was it written by brickwork (a "
+        "model file or checkpoint), and copied whole?"
+    )
 
 
 def versions() -> dict[str, str]:
@@ -116,8 +185,11 @@ def load(
             )
         from brickwork.models import build_model
 
-        with loading(path, trust_code):
-            model = build_model(meta["model_spec"])
+        try:
+            with loading(path, trust_code):
+                model = build_model(meta["model_spec"])
+        except BrickworkError as e:
+            raise BrickworkError(f"'{path}': the model spec it holds does not build: {e}") from None
     load_weights(model, tensors, str(path))
     model.metadata = meta
     return model.to(device).eval()
@@ -134,18 +206,16 @@ def read_model_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]
 
 
 def load_weights(model: nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
-    """Copy `tensors` into `model`, or raise naming every missing, unexpected and mis-shaped
-    tensor.
+    """Copy `tensors` into `model`, or raise naming the file, the first layer that differs and
+    every missing, unexpected and mis-shaped tensor.
     """
     own = model.state_dict()
     missing = [k for k in own if k not in tensors]
     unexpected = [k for k in tensors if k not in own]
-    shapes = [
-        f"{k} (file {list(tensors[k].shape)}, model {list(own[k].shape)})"
-        for k in own
-        if k in tensors and tensors[k].shape != own[k].shape
-    ]
+    differ = [k for k in own if k in tensors and tensors[k].shape != own[k].shape]
+    shapes = [f"{k} (file {list(tensors[k].shape)}, model {list(own[k].shape)})" for k in differ]
     if missing or unexpected or shapes:
+        first = next((k for k in own if k in missing or k in differ), None) or unexpected[0]
         parts = [
             f"{label}: {_few(items)}"
             for label, items in (
@@ -156,12 +226,19 @@ def load_weights(model: nn.Module, tensors: dict[str, torch.Tensor], source: str
             if items
         ]
         raise BrickworkError(
-            f"the weights in '{source}' do not fit this model; {'; '.join(parts)}. The file was "
-            "saved from a different "
+            f"the weights in '{source}' do not fit this model: the first layer that differs is "
+            f"'{layer_of_key(first)}'; {'; '.join(parts)}. The file was saved from a different "
             "architecture: load it with brickwork.load(path), which rebuilds the saved one, or "
             "change the model to match."
         )
     model.load_state_dict(tensors)
+
+
+def layer_of_key(key: str) -> str:
+    """'layers.dense_1.weight' -> 'dense_1': the layer a state-dict key belongs to."""
+    parts = key.split(".")
+    parts = parts[1:] if parts[0] == "layers" and len(parts) > 2 else parts
+    return ".".join(parts[:-1]) or key
 
 
 def _few(items: list[str], limit: int = 8) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from itertools import chain
 
 import numpy as np
@@ -16,8 +15,10 @@ from brickwork.serve.validation import (
     RequestError,
     check_object,
     check_prompt,
+    excerpt,
     number,
     parse_json,
+    read_body,
     to_array,
 )
 
@@ -60,7 +61,7 @@ def add_model_routes(
 
     @app.post("/predict")
     async def predict(request: Request):
-        body = await request.body()
+        body = await read_body(request)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type == "application/json":
             doc = check_object(parse_json(body), {"inputs", "top_k"}, PREDICT_EXAMPLE)
@@ -92,7 +93,7 @@ def add_model_routes(
                 "/predict.",
             )
         doc = check_object(
-            parse_json(await request.body()),
+            parse_json(await read_body(request)),
             {"prompt", "length", "temperature", "top_k", "top_p", "seed"},
             GENERATE_EXAMPLE,
         )
@@ -107,7 +108,7 @@ def add_model_routes(
                 integer=True,
             ),
             "temperature": number(doc, "temperature", 1.0, 0, 10),
-            "top_k": number(doc, "top_k", None, 0, len(vocab), integer=True, allow_null=True),
+            "top_k": number(doc, "top_k", None, 1, len(vocab), integer=True, allow_null=True),
             "top_p": number(doc, "top_p", None, 1e-6, 1, allow_null=True),
             "seed": number(doc, "seed", None, 0, 2**63 - 1, integer=True, allow_null=True),
         }
@@ -134,7 +135,7 @@ def add_model_routes(
                 "/predict.",
             )
         doc = check_object(
-            parse_json(await request.body()),
+            parse_json(await read_body(request)),
             {"history", "steps"},
             '{"history": [...], "steps": 12}',
         )
@@ -206,7 +207,7 @@ def _forecast(model: torch.nn.Module, doc: dict) -> dict:
             raise RequestError(
                 422,
                 "'history' must be a non-empty JSON array of numbers [T] or rows [T, columns], "
-                f"got {json.dumps(history)[:40]}.",
+                f"got {excerpt(history)}.",
             )
         shape = [len(history)] + ([len(history[0])] if isinstance(history[0], list) else [])
         history = to_array(history, shape, False, None)[0]

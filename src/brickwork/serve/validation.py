@@ -7,12 +7,16 @@ Nothing here reads a file named by a request: inputs are only the request body.
 from __future__ import annotations
 
 import json
+import logging
 import math
 
 import numpy as np
 from fastapi.responses import JSONResponse
 
 MAX_ROWS = 1024  # samples in one /predict request
+MAX_DEPTH = 32  # levels of nested JSON lists and objects in one request body
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+LOG = logging.getLogger("uvicorn.error")
 
 
 class RequestError(Exception):
@@ -70,20 +74,88 @@ def limit_body(app, max_bytes: int):
     return middleware
 
 
+async def read_body(request) -> bytes:
+    """The whole request body; a client that hangs up before sending it all is one log line
+    (and a 400 nobody reads), not a traceback."""
+    from starlette.requests import ClientDisconnect
+
+    try:
+        return await request.body()
+    except ClientDisconnect:
+        client = f"{request.client.host}:{request.client.port}" if request.client else "a client"
+        LOG.info("%s hung up before sending the whole request body (%s)", client, request.url.path)
+        raise RequestError(400, "the client hung up before sending the whole body.") from None
+
+
 def parse_json(body: bytes) -> object:
-    """The JSON document of a request body; NaN and Infinity are refused."""
+    """The JSON document of a request body; NaN and Infinity are refused, and so is nesting
+    deeper than MAX_DEPTH (a hostile body must not exhaust the parser's recursion)."""
 
     def refuse(token):
         raise RequestError(422, f"the JSON contains {token}; send finite numbers only.")
 
+    too_deep = RequestError(
+        400,
+        f"the JSON is nested more than {MAX_DEPTH} levels deep; send e.g. "
+        '{"inputs": [[...]]} with one array level per axis of the input.',
+    )
     try:
-        return json.loads(body, parse_constant=refuse)
+        doc = json.loads(body, parse_constant=refuse, object_pairs_hook=_no_repeats)
     except RequestError:
         raise
+    except RecursionError:
+        raise too_deep from None
     except (ValueError, UnicodeDecodeError) as e:
         raise RequestError(
-            400, f'the request body is not valid JSON ({e}); send e.g. {{"inputs": [[...]]}}.'
+            400,
+            f"the request body is not valid JSON ({str(e)[:120]}); send e.g. "
+            '{"inputs": [[...]]}.',
         ) from None
+    if _depth(doc) > MAX_DEPTH:
+        raise too_deep
+    return doc
+
+
+def _no_repeats(pairs: list) -> dict:
+    """A JSON object whose keys are all different: with a key twice, which value was meant?"""
+    doc = dict(pairs)
+    if len(doc) != len(pairs):
+        seen: set = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise RequestError(
+            400, f"the JSON object gives '{str(twice)[:40]}' more than once; send each field once."
+        )
+    return doc
+
+
+def _depth(doc: object) -> int:
+    """How deeply lists and objects nest in `doc` (walked without recursion; stops past
+    MAX_DEPTH)."""
+    if not isinstance(doc, dict | list):
+        return 0
+    deepest, todo = 0, [(doc, 1)]
+    while todo:
+        value, level = todo.pop()
+        children = value.values() if isinstance(value, dict) else value
+        deepest = max(deepest, level)
+        if deepest > MAX_DEPTH:
+            return deepest
+        todo.extend((c, level + 1) for c in children if isinstance(c, dict | list))
+    return deepest
+
+
+def _holds_bool(value: list) -> bool:
+    """True when a nested list of numbers holds true/false anywhere (numpy would read them
+    as 1 and 0)."""
+    todo = [value]
+    while todo:
+        items = todo.pop()
+        for item in items:
+            if item is True or item is False:
+                return True
+            if isinstance(item, list):
+                todo.append(item)
+    return False
 
 
 def to_array(value: object, input_shape: list, tokens: bool, vocab_size: int | None) -> np.ndarray:
@@ -98,6 +170,10 @@ def to_array(value: object, input_shape: list, tokens: bool, vocab_size: int | N
             422,
             f"'inputs' must be a JSON array of numbers of shape {shape_text} (one sample) or [N, "
             f"...] (a batch), got {type(value).__name__}.",
+        )
+    if _holds_bool(value):
+        raise RequestError(
+            422, "'inputs' must hold numbers only, found true/false; send 1 or 0 as numbers."
         )
     try:
         array = np.asarray(value)
@@ -139,9 +215,11 @@ def to_array(value: object, input_shape: list, tokens: bool, vocab_size: int | N
                 f"{int(array.max())}.",
             )
         return array.astype(np.int64)
-    if not np.all(np.isfinite(array)):
+    if not np.all(np.isfinite(array)) or np.abs(array).max() > FLOAT32_MAX:
         raise RequestError(
-            422, "'inputs' holds a value too large for 64-bit floats; send finite numbers."
+            422,
+            f"'inputs' holds a value beyond the model's 32-bit float range (+-{FLOAT32_MAX:.3g}); "
+            "send smaller finite numbers.",
         )
     return array.astype(np.float32)
 
@@ -167,12 +245,19 @@ def number(
     ):
         raise RequestError(
             422,
-            f"'{key}' must be {'a whole number' if integer else 'a number'}, got "
-            f"{json.dumps(value)}.",
+            f"'{key}' must be {'a whole number' if integer else 'a number'}, got {excerpt(value)}.",
         )
     if not low <= value <= high:
         raise RequestError(422, f"'{key}' must be between {low} and {high}, got {value}.")
     return value
+
+
+def excerpt(value: object) -> str:
+    """A short JSON excerpt of a client's value (it may be huge or deeply nested)."""
+    if isinstance(value, dict | list):
+        return f"a JSON {'object' if isinstance(value, dict) else 'array'}"
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:40] + "..."
 
 
 def check_object(body: object, allowed: set[str], example: str) -> dict:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from brickwork.errors import did_you_mean
+from brickwork.spec.base import SpecModel
 
 # Names `dataset:` accepts; brickwork.data.datasets maps each to its loader.
 DATASETS = (
@@ -37,7 +38,7 @@ DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pi
 NEEDS_PATH = ("image_folder", "csv", "text", "text_csv", "timeseries")
 
 
-class NormalizeSpec(BaseModel):
+class NormalizeSpec(SpecModel):
     """Fixed per-channel (images) or per-feature (tables, series) mean and std."""
 
     model_config = ConfigDict(extra="forbid")
@@ -56,7 +57,7 @@ class NormalizeSpec(BaseModel):
         return self
 
 
-class AugmentSpec(BaseModel):
+class AugmentSpec(SpecModel):
     """Random batch transforms applied to the training split only (see brickwork.data.augment)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -69,7 +70,7 @@ class AugmentSpec(BaseModel):
     cutout: int = Field(0, ge=0, description="side of a square zeroed at a random place")
 
 
-class DataSpec(BaseModel):
+class DataSpec(SpecModel):
     """Where the data comes from, how it is split, and what is done to it before training."""
 
     model_config = ConfigDict(extra="forbid")

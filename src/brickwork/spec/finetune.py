@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from brickwork.errors import BrickworkError, pydantic_message
+from brickwork.spec.base import SpecModel
 
 
-class FreezeSpec(BaseModel):
+class FreezeSpec(SpecModel):
     """Layers to freeze: names or glob patterns, and/or every layer before the last N weighted
     ones.
     """
@@ -37,7 +38,7 @@ class FreezeSpec(BaseModel):
         return [v] if isinstance(v, str) else v
 
 
-class HeadSpec(BaseModel):
+class HeadSpec(SpecModel):
     """A fresh output layer: `num_classes` (default: the data's), `activation` kept unless given."""
 
     model_config = ConfigDict(extra="forbid")
@@ -45,7 +46,7 @@ class HeadSpec(BaseModel):
     activation: str | None = "keep"
 
 
-class UnfreezeStep(BaseModel):
+class UnfreezeStep(SpecModel):
     """At the start of `epoch` (1-based), make trainable the named/globbed `layers` or the `last` N
     weighted layers.
     """
@@ -70,7 +71,7 @@ class UnfreezeStep(BaseModel):
         return self
 
 
-class PretrainedSpec(BaseModel):
+class PretrainedSpec(SpecModel):
     """How a plain state dict's keys map onto the model: renamed by prefix, or paired in order."""
 
     model_config = ConfigDict(extra="forbid")
@@ -79,7 +80,7 @@ class PretrainedSpec(BaseModel):
     strict: bool = False
 
 
-class FinetuneSpec(BaseModel):
+class FinetuneSpec(SpecModel):
     """See docs/finetune.md for every field."""
 
     model_config = ConfigDict(extra="forbid")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import AfterValidator, ConfigDict, ValidationError, model_validator
 
 from brickwork.errors import BrickworkError, pydantic_message
+from brickwork.spec.base import SpecModel
 
 
 def _positive(size: int) -> int:
@@ -21,7 +22,7 @@ def _positive(size: int) -> int:
 Dim = Annotated[int, AfterValidator(_positive)] | None
 
 
-class ModelSpec(BaseModel):
+class ModelSpec(SpecModel):
     """Either `input_shape` + `layers` (sequential) or `inputs` + `nodes` (+ `outputs`) (graph).
 
     A graph node takes the previous node's output unless it names `inputs:`.

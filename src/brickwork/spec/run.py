@@ -11,9 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ConfigDict, ValidationError
 
 from brickwork.errors import BrickworkError, did_you_mean, pydantic_message
+from brickwork.spec.base import SpecModel
 from brickwork.spec.data import DataSpec
 from brickwork.spec.finetune import FinetuneSpec, parse_finetune_spec
 from brickwork.spec.load import apply_overrides, read_spec_file
@@ -24,7 +25,7 @@ from brickwork.spec.tune import TuneSpec, check_no_search_space, parse_tune_spec
 SECTIONS = {"name", "description", "model", "data", "train", "finetune", "tune"}
 
 
-class RunSpec(BaseModel):
+class RunSpec(SpecModel):
     """`name`, `description`, the `model`, `data` and `train` sections, and optionally
     `finetune` (docs/finetune.md: the model may then come from its base) and `tune`
     (docs/tune.md)."""

@@ -7,11 +7,13 @@ momentum: 0.9}`); a setting that does not belong to the chosen type is an error 
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from brickwork.errors import BrickworkError, did_you_mean, pydantic_message
+from brickwork.spec.base import SpecModel
 
 # Settings each optimizer accepts besides `lr` (the names of the torch.optim arguments).
 OPTIMIZER_OPTIONS = {
@@ -63,6 +65,72 @@ METRICS = (
 )
 
 
+# Allowed values of the numeric and yes/no settings above: (kind, low, high, low/high
+# inclusive). NaN, Inf, a bool for a number or a number outside the range names the setting.
+SETTING_RANGES = {
+    "momentum": ("number", 0, 1, True, True),
+    "dampening": ("number", 0, 1, True, True),
+    "weight_decay": ("number", 0, None, True, True),
+    "eps": ("number", 0, None, False, True),
+    "alpha": ("number", 0, None, True, True),
+    "lr_decay": ("number", 0, None, True, True),
+    "initial_accumulator_value": ("number", 0, None, True, True),
+    "betas": ("numbers", 0, 1, True, False),
+    "step_size": ("integer", 1, None, True, True),
+    "milestones": ("integers", 1, None, True, True),
+    "gamma": ("number", 0, None, False, True),
+    "min_lr": ("number", 0, None, True, True),
+    "max_lr": ("number", 0, None, False, True),
+    "pct_start": ("number", 0, 1, True, True),
+    "div_factor": ("number", 0, None, False, True),
+    "final_div_factor": ("number", 0, None, False, True),
+    "factor": ("number", 0, 1, False, False),
+    "patience": ("integer", 0, None, True, True),
+    "min_delta": ("number", 0, None, True, True),
+    "cooldown": ("integer", 0, None, True, True),
+    "label_smoothing": ("number", 0, 1, True, False),
+    "class_weights": ("numbers", 0, None, True, True),
+    "pos_weight": ("numbers", 0, None, False, True),
+    "delta": ("number", 0, None, False, True),
+    "k": ("integer", 1, None, True, True),
+    "nesterov": ("bool",),
+    "amsgrad": ("bool",),
+    "centered": ("bool",),
+    "from_logits": ("bool",),
+}
+
+
+def _check_setting(kind: str, chosen: str, name: str, value: Any) -> None:
+    """Raise naming `name` when its value is not the number (in range) or yes/no it must be."""
+    rule = SETTING_RANGES.get(name)
+    if rule is None:
+        return
+    where = f"{kind} '{chosen}' setting '{name}'"
+    if rule[0] == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"{where} must be true or false, found {str(value)[:40]!r}")
+        return
+    what, low, high, low_in, high_in = rule
+    many = what.endswith("s")
+    values = value if many and isinstance(value, list) else [value]
+    if many and isinstance(value, list) and not value:
+        raise ValueError(f"{where} must not be an empty list")
+    for v in values:
+        number = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        whole = what.startswith("integer")
+        if not number or (whole and not isinstance(v, int)):
+            raise ValueError(
+                f"{where} must be {'a whole number' if whole else 'a finite number'}"
+                f"{' or a list of them' if many else ''}, found {str(v)[:40]!r}"
+            )
+        below = low is not None and (v < low if low_in else v <= low)
+        above = high is not None and (v > high if high_in else v >= high)
+        if below or above:
+            bounds = [f"{'>=' if low_in else '>'} {low}"] if low is not None else []
+            bounds += [f"{'<=' if high_in else '<'} {high}"] if high is not None else []
+            raise ValueError(f"{where} must be {' and '.join(bounds)}, found {v}")
+
+
 def _named(value: Any, what: str) -> Any:
     """`adam` -> {type: adam}; a mapping must say its `type`."""
     if isinstance(value, str):
@@ -86,9 +154,10 @@ def _check_options(kind: str, chosen: str, options: dict, allowed: dict[str, set
                 f"{kind} '{chosen}' has no setting '{name}'{did_you_mean(name, allowed[chosen])}; "
                 f"its settings: {valid}"
             )
+        _check_setting(kind, chosen, name, options[name])
 
 
-class _Typed(BaseModel):
+class _Typed(SpecModel):
     """A `type:` plus that type's settings, checked against a table of allowed names."""
 
     model_config = ConfigDict(extra="allow")
@@ -110,7 +179,7 @@ class OptimizerSpec(_Typed):
 class ScheduleSpec(_Typed):
     """Learning-rate schedule; `warmup_epochs` (may be fractional) ramps up linearly first."""
 
-    warmup_epochs: float = 0.0
+    warmup_epochs: float = Field(0.0, ge=0)
 
     @model_validator(mode="after")
     def _known(self):
@@ -145,30 +214,30 @@ class MetricSpec(_Typed):
         return self
 
 
-class TrainSpec(BaseModel):
+class TrainSpec(SpecModel):
     """How to train: see docs/training.md for every field."""
 
     model_config = ConfigDict(extra="forbid")
-    epochs: int = 10
-    batch_size: int = 32
-    eval_batch_size: int | None = None
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(32, ge=1)
+    eval_batch_size: int | None = Field(None, ge=1)
     shuffle: bool = True
     optimizer: OptimizerSpec = OptimizerSpec(type="adam")
-    lr: float = 1e-3
+    lr: float = Field(1e-3, gt=0)
     schedule: ScheduleSpec | None = None
     loss: LossSpec | None = None  # None: chosen from the task (cross_entropy, bce, mse)
     metrics: list[MetricSpec] | None = None  # None: chosen from the task
     callbacks: list[dict[str, Any]] = []
     terminate_on_nan: bool = True
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     deterministic: bool = False
     device: str = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     channels_last: bool = False
     compile: bool = False
-    clip_grad_norm: float | None = None
-    clip_grad_value: float | None = None
-    accumulate: int = 1
+    clip_grad_norm: float | None = Field(None, gt=0)
+    clip_grad_value: float | None = Field(None, gt=0)
+    accumulate: int = Field(1, ge=1)
     verbose: Literal[0, 1, 2] = 1
 
     @field_validator("optimizer", mode="before")
@@ -199,15 +268,6 @@ class TrainSpec(BaseModel):
         if v.split(":")[0] not in {"auto", "cpu", "cuda", "mps"}:
             raise ValueError("device must be auto, cpu, cuda (or cuda:N) or mps")
         return v
-
-    @model_validator(mode="after")
-    def _positive(self):
-        for name in ("epochs", "batch_size", "accumulate"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1 (got {getattr(self, name)})")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive (got {self.lr})")
-        return self
 
 
 def parse_train_spec(data: Any) -> TrainSpec:

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from brickwork.errors import BrickworkError, did_you_mean, pydantic_message
+from brickwork.spec.base import SpecModel
 
 KINDS = ("loguniform", "uniform", "int", "choice")
 EXTRA_KEYS = {"step", "log", "name"}
@@ -34,7 +36,7 @@ PRUNERS = ("median", "hyperband", "asha", "percentile", "none")
 SAMPLERS = ("tpe", "random")
 
 
-class _Named(BaseModel):
+class _Named(SpecModel):
     """`median` or `{type: median, n_warmup_steps: 1}`: the type plus the Optuna class's
     arguments.
     """
@@ -47,7 +49,7 @@ class _Named(BaseModel):
         return dict(self.model_extra or {})
 
 
-class TuneSpec(BaseModel):
+class TuneSpec(SpecModel):
     """How to search: the metric to optimize, the sampler, the pruner, and how many trials."""
 
     model_config = ConfigDict(extra="forbid")
@@ -57,7 +59,7 @@ class TuneSpec(BaseModel):
     timeout: float | None = Field(None, gt=0)
     sampler: _Named = _Named(type="tpe")
     pruner: _Named = _Named(type="median")
-    seed: int | None = None
+    seed: int | None = Field(None, ge=0)
 
     @field_validator("sampler", "pruner", mode="before")
     @classmethod
@@ -137,6 +139,9 @@ def marker_kind(value: Any, path: str = "spec") -> str | None:
             f"[{_EXAMPLE_RANGE.get(kind, '0.0, 0.5')}]}}; "
             f"found {args!r}."
         )
+    if not all(math.isfinite(a) for a in args):
+        raise BrickworkError(f"{path}: `{kind}:` bounds must be finite numbers, found {args}.")
+    _check_extras(value, kind, path)
     low, high = args
     if low > high:
         raise BrickworkError(f"{path}: `{kind}:` low {low} is above high {high}.")
@@ -147,6 +152,24 @@ def marker_kind(value: Any, path: str = "spec") -> str | None:
             f"{path}: `int:` bounds must be whole numbers, found {args}; use uniform: for floats."
         )
     return kind
+
+
+def _check_extras(marker: dict, kind: str, path: str) -> None:
+    """`step:` a positive number (whole for `int:`), `log:` true/false, `name:` a string."""
+    step, log, name = marker.get("step"), marker.get("log"), marker.get("name")
+    if step is not None and not (
+        isinstance(step, int | float)
+        and not isinstance(step, bool)
+        and math.isfinite(step)
+        and step > 0
+        and (kind != "int" or isinstance(step, int))
+    ):
+        whole = "a whole number" if kind == "int" else "a number"
+        raise BrickworkError(f"{path}: `step:` must be {whole} above 0, found {str(step)[:40]!r}.")
+    if log is not None and not isinstance(log, bool):
+        raise BrickworkError(f"{path}: `log:` must be true or false, found {str(log)[:40]!r}.")
+    if name is not None and not isinstance(name, str):
+        raise BrickworkError(f"{path}: `name:` must be a string, found {str(name)[:40]!r}.")
 
 
 def search_params(spec: Any, path: str = "") -> list[str]:

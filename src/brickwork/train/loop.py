@@ -22,7 +22,7 @@ from rich.console import Console
 from torch import nn
 
 from brickwork.errors import BrickworkError
-from brickwork.models.io import model_meta
+from brickwork.models.io import load_weights, model_meta
 from brickwork.spec.train import LossSpec, TrainSpec, parse_train_spec
 from brickwork.train import distributed, rundir
 from brickwork.train.callbacks import Callback, TerminateOnNaN, build_callback
@@ -290,6 +290,7 @@ def _fit(
         resume = Path(resume)
         path = resume / "checkpoints" / "last.safetensors" if resume.is_dir() else resume
         state = load_checkpoint(path)
+        load_weights(t.model, state["model"], str(path))  # another architecture: names the layer
         t.load_state_dict(state)
         t.say(f"resumed from {path}: continuing at epoch {t.initial_epoch + 1}/{spec.epochs}")
         set_rng_state(state["rng"])

@@ -59,6 +59,7 @@ def load_run(spec: RunSpec):
         )
     if bundle.vocab is not None:
         _check_vocabulary(model, len(bundle.vocab))
+    check_output_size(model, bundle.task, bundle.num_classes)
     model.metadata = {
         "task": bundle.task,
         "preprocessing": bundle.preprocessing,
@@ -85,6 +86,47 @@ def _check_vocabulary(model, size: int) -> None:
                     f"tokens (ids 0..{size - 1}, incl. <pad> and <unk>); set its input_dim: {size}."
                 )
             return
+
+
+def check_output_size(model, task: str, num_classes: int | None) -> None:
+    """A classifier's output needs one value per class: say so before training, naming the
+    output layer, rather than fail at the first batch holding a label past it."""
+    if task == "classification" and num_classes == 1:
+        raise BrickworkError(
+            "data: every label is the same class, so there is nothing to tell apart; a classifier "
+            "needs at least two classes: check `label_column`, `path` and `limit` (a limit on "
+            "sorted rows keeps one class), or set task: regression for a numeric target."
+        )
+    info = getattr(model, "layer_info", None)
+    if task != "classification" or not num_classes or not info:
+        return
+    by_name = {layer["name"]: layer for layer in info}
+    out = by_name.get(model.outputs[0], info[-1])
+    size = out["output_shape"][-1] if out["output_shape"] else None
+    while (
+        out["inputs"]
+        and out["inputs"][0] in by_name
+        and by_name[out["inputs"][0]]["output_shape"] == out["output_shape"]
+        and out["type"] in ACTIVATION_TYPES
+    ):
+        out = by_name[out["inputs"][0]]  # name the dense layer, not its softmax
+    if size is not None and size < num_classes:
+        raise BrickworkError(
+            f"output layer '{out['name']}' gives {size} values per sample but the data has "
+            f"{num_classes} classes; set its units: {num_classes} (one output per class)."
+        )
+
+
+ACTIVATION_TYPES = {
+    "softmax",
+    "log_softmax",
+    "sigmoid",
+    "relu",
+    "tanh",
+    "gelu",
+    "elu",
+    "leaky_relu",
+}
 
 
 def train_from_spec(

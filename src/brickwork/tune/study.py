@@ -14,6 +14,7 @@ storage share the work until the study holds `trials` finished trials.
 from __future__ import annotations
 
 import inspect
+import logging
 import math
 import random
 import time
@@ -58,6 +59,13 @@ class TrialPruning(MonitorCallback):
         self.trial = trial
 
     def on_epoch_end(self, epoch, logs):
+        if self.monitor not in logs:
+            names = sorted(k for k in logs if isinstance(logs[k], int | float))
+            raise BrickworkError(
+                f"tune.metric: '{self.monitor}' is not among the metrics each epoch reports "
+                f"({', '.join(names)}){did_you_mean(self.monitor, names)}; set tune.metric to one "
+                "of them (val_ metrics need validation data)."
+            )
         value = self.current(logs)
         self.trial.set_user_attr("epochs", epoch + 1)
         if not math.isfinite(value):
@@ -286,16 +294,38 @@ def tune(
             + f"; {tspec.metric} is to be {'maximized' if tspec.maximize() else 'minimized'}."
         )
         stop = optuna.study.MaxTrialsCallback(target, states=(*FINISHED, TrialState.RUNNING))
-        study.optimize(
-            objective(template, where, tspec, verbose),
-            n_trials=target - done,
-            timeout=timeout,
-            callbacks=[stop, _echo_trial(tspec.metric, echo)],
-            gc_after_trial=False,
-        )
+        quiet = _NoUserErrorTraceback()
+        logging.getLogger("optuna.study._optimize").addFilter(quiet)  # logs failed trials
+        try:
+            study.optimize(
+                objective(template, where, tspec, verbose),
+                n_trials=target - done,
+                timeout=timeout,
+                callbacks=[stop, _echo_trial(tspec.metric, echo)],
+                gc_after_trial=False,
+            )
+        finally:
+            logging.getLogger("optuna.study._optimize").removeFilter(quiet)
     out = Path(out_dir) if out_dir is not None else Path(runs_dir) / "tune" / name
     best = write_report(study, template, tspec, out, echo)
     return TuneResult(study, best, out)
+
+
+class _NoUserErrorTraceback(logging.Filter):
+    """Drop Optuna's "Trial N failed ... Traceback" record when a trial stopped on the user's
+    error: the error itself reaches the user, once, as one paragraph."""
+
+    dropped = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, BrickworkError):
+            self.dropped = True
+            return False
+        if self.dropped and "failed with value" in record.getMessage():
+            self.dropped = False  # Optuna's second line about the same trial
+            return False
+        return True
 
 
 def _echo_trial(metric: str, echo):
