@@ -240,11 +240,11 @@ def finetune_from_spec(
     device: str | None = None,
 ):
     """Fine-tune as the spec says in a new run directory (or continue `resume`); returns a
-    RunResult.
+    RunResult. Preparing differs from training from scratch (the base model, head, frozen
+    layers, learning rates per group); the run itself is the same `run_prepared`.
     """
     from brickwork.train import distributed, rundir
-    from brickwork.train.loop import fit
-    from brickwork.train.runner import RunResult, evaluate_and_save, has_rows, resumable
+    from brickwork.train.run import PreparedRun, resumable, run_prepared
 
     if distributed.launched_by_torchrun():
         raise BrickworkError("fine-tuning runs in one process; start it without torchrun/--nproc.")
@@ -266,19 +266,8 @@ def finetune_from_spec(
         atomic_write(run_dir / "pretrained_report.json", json.dumps(report, indent=2).encode())
     if train.verbose:
         print(describe(model, report))
-    train = train.model_copy(update={"device": device}) if device else train
-    val = bundle.val if has_rows(bundle.val) else None
-    history = fit(
-        model,
-        bundle.train,
-        validation_data=val,
-        run_dir=run_dir,
-        resume=run_dir if resume else None,
-        task=bundle.task,
-        train=train,
-        callbacks=callbacks,
-    )
-    return RunResult(run_dir, history, evaluate_and_save(run_dir, model, bundle, history, train))
+    prepared = PreparedRun(model, bundle, train, callbacks)
+    return run_prepared(prepared, run_dir, resume=resume is not None, device=device)
 
 
 def finetune(

@@ -1,4 +1,4 @@
-"""From a run spec to a finished run directory: data, model, fit, test, plots, model file.
+"""Training from scratch: a run spec prepared into a model and data, run by the run layer.
 
 This is what `brickwork train` runs; from Python:
 
@@ -10,31 +10,19 @@ This is what `brickwork train` runs; from Python:
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from brickwork.errors import BrickworkError
-from brickwork.models.io import atomic_write, save_model
+from brickwork.models.io import atomic_write
 from brickwork.spec.run import RunSpec, parse_run_spec
-from brickwork.train import distributed, plots, rundir
+from brickwork.train import distributed, rundir
 from brickwork.train.device import pick_device, seed_everything
-from brickwork.train.loop import History, evaluate, fit, predict
-from brickwork.train.optim import output_activation
+from brickwork.train.run import PreparedRun, RunResult, resumable, run_prepared
 
-
-@dataclass
-class RunResult:
-    run_dir: Path
-    history: History
-    test_metrics: dict
-
-
-def has_rows(split) -> bool:
-    return split is not None and len(split.y) > 0
+__all__ = ["RunResult", "load_run", "model_path", "spec_from_run", "train_from_spec"]
 
 
 def load_run(spec: RunSpec):
@@ -95,14 +83,16 @@ def train_from_spec(
 ) -> RunResult:
     """Train as the spec says in a new run directory (or continue `resume`, a run directory).
 
-    Under torchrun every process calls this; rank 0 alone writes the run directory.
+    Under torchrun every process calls this; rank 0 alone writes the run directory. A spec
+    with a `finetune:` section is run by `brickwork.finetune.finetune_from_spec` (the CLI's
+    `brickwork train` picks it for you).
     """
-    if (
-        spec.finetune is not None
-    ):  # a fine-tuning spec starts from its base model: brickwork.finetune
-        from brickwork.finetune.run import finetune_from_spec
-
-        return finetune_from_spec(spec, runs_dir=runs_dir, name=name, resume=resume, device=device)
+    if spec.finetune is not None:
+        raise BrickworkError(
+            "this spec has a finetune: section, so it fine-tunes a base model; run it with "
+            "brickwork.finetune.finetune_from_spec(spec) (or `brickwork train`/`brickwork "
+            "finetune` on the command line)."
+        )
     distributed.init_from_env(pick_device(device or spec.train.device))
     main = distributed.is_main()
     resume = resume or distributed.restart_checkpoint_dir(runs_dir)
@@ -126,68 +116,8 @@ def train_from_spec(
         )
     with distributed.main_first():  # rank 0 downloads and caches the data before the others read it
         model, bundle = load_run(spec)
-    forced = {"device": device} if device else {}
-    train = spec.train.model_copy(update=forced)
-    val = bundle.val if has_rows(bundle.val) else None
-    history = fit(
-        model,
-        bundle.train,
-        validation_data=val,
-        run_dir=run_dir,
-        resume=run_dir if resume else None,
-        task=bundle.task,
-        train=train,
-    )
-    test_metrics = evaluate_and_save(run_dir, model, bundle, history, train) if main else {}
-    return RunResult(run_dir, history, test_metrics)
-
-
-def resumable(run_dir: str | Path) -> Path:
-    """`run_dir` if it holds a checkpoint to resume from, else a clear error."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "checkpoints" / "last.safetensors").is_file():
-        raise BrickworkError(
-            f"cannot resume '{run_dir}': it has no checkpoints/last.safetensors (a run directory "
-            "gets one after its first epoch)."
-        )
-    return run_dir
-
-
-def evaluate_and_save(run_dir: Path, model, bundle, history, train) -> dict:
-    """After training: test metrics and plots, and the final model file with its metrics."""
-    if not has_rows(bundle.test) or history.stop_reason == "nan":
-        return {}
-    test_metrics = evaluate(
-        model, bundle.test, batch_size=train.eval_batch_size or 256, device=train.device
-    )
-    _test_plots(run_dir, model, bundle, test_metrics, train.device)
-    scalars = {k: v for k, v in test_metrics.items() if isinstance(v, float)}
-    atomic_write(run_dir / "test_metrics.json", json.dumps(test_metrics, indent=2).encode())
-    save_model(
-        model,
-        run_dir / "model.safetensors",
-        train_metrics={k: v[-1] for k, v in history.history.items()},
-        test_metrics=scalars,
-    )
-    return test_metrics
-
-
-def _test_plots(run_dir: Path, model, bundle, metrics: dict, device: str) -> None:
-    """Confusion matrix and misclassified test images (classification only)."""
-    if "confusion_matrix" not in metrics:
-        return
-    plots.confusion_matrix(
-        metrics["confusion_matrix"], bundle.class_names, run_dir / "plots" / "confusion_matrix.png"
-    )
-    x, y = bundle.test.x, bundle.test.y
-    if x.dim() != 4 or y.dim() != 1:
-        return
-    out = predict(model, x[:2000], device=device)
-    threshold = 0.5 if output_activation(model) == "sigmoid" else 0.0
-    pred = out.argmax(-1) if out.shape[-1] > 1 else (out[:, 0] > threshold).long()
-    plots.misclassified(
-        x[:2000], y[:2000].long(), pred, bundle.class_names, run_dir / "plots" / "misclassified.png"
-    )
+    prepared = PreparedRun(model, bundle, spec.train)
+    return run_prepared(prepared, run_dir, resume=resume is not None, device=device)
 
 
 def spec_from_run(run_dir: str | Path, overrides: list[str] = ()) -> RunSpec:
