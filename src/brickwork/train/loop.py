@@ -419,7 +419,8 @@ def evaluate(
     t.loss_fn = _on_device(loss_fn, t.device)
     own = {k: _on_device(m, t.device) for k, m in own.items()}
     confusion = kind not in (None, "regression") and task != "language_model"
-    result = _metrics(spec.metrics, own, kind, from_logits, task, False, confusion=confusion)
+    custom = eval_step is not None
+    result = _metrics(spec.metrics, own, kind, from_logits, task, custom, confusion=confusion)
     result.reset()
     loader = make_loader(
         x if y is None else (x, y), batch_size, shuffle=False, seed=0, device=t.device

@@ -138,7 +138,13 @@ class Metrics:
     ) -> None:
         """Add one batch: `out` the model output (None: only losses), `y` the targets, `loss`
         the batch's mean loss, `parts` other per-batch means to log (a custom step's losses)."""
-        if out is not None and self.own:
+        if out is None and (self.specs or self.own):
+            raise BrickworkError(
+                "metrics: computing them needs the step's output; return "
+                '{"loss": ..., "output": model_output} from your train_step/eval_step, or ask '
+                "for no metrics."
+            )
+        if self.own:
             self._update_own(out, y)
         tokens = out is not None and out.dim() > 2 and y.dim() == out.dim() - 1
         if tokens:  # language model: every position is one sample

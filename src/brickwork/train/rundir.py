@@ -21,8 +21,7 @@ from pathlib import Path
 
 import torch
 
-from brickwork.models.io import atomic_write, save_model, versions
-from brickwork.train import plots
+from brickwork.models.io import atomic_write, versions
 from brickwork.train.callbacks import CSVLogger, ModelCheckpoint
 from brickwork.train.tensorboard import TensorBoard
 
@@ -70,10 +69,3 @@ def run_callbacks(run_dir: Path, has_validation: bool, callbacks: list) -> list:
         )
     )
     return added
-
-
-def finish(run_dir: Path, model, history) -> None:
-    """The final model and the learning curves."""
-    last = {k: v[-1] for k, v in history.history.items() if v}
-    save_model(model, run_dir / "model.safetensors", train_metrics=last)
-    plots.learning_curves(history.history, run_dir / "plots" / "learning_curves.png")
