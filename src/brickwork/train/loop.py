@@ -29,33 +29,32 @@ from rich.console import Console
 from torch import nn
 
 from brickwork.errors import BrickworkError
-from brickwork.spec.train import LossSpec, TrainSpec, parse_train_spec
+from brickwork.spec.train import TrainSpec, parse_train_spec
 from brickwork.train import distributed
 from brickwork.train.callbacks import Callback, TerminateOnNaN, build_callback
 from brickwork.train.checkpoint import load_checkpoint, set_rng_state
 from brickwork.train.device import autocast, grad_scaler, pick_device, seed_everything
-from brickwork.train.metrics import Metrics, default_metrics, split_metrics, task_kind
+from brickwork.train.metrics import split_metrics
 from brickwork.train.optim import (
     lr_multiplier,
-    make_loss,
     make_optimizer,
     output_activation,
-    user_loss,
     user_optimizer,
     user_scheduler,
+)
+from brickwork.train.pieces import (
+    is_own,
+    loss_and_kind,
+    make_metrics,
+    on_device,
+    pieces,
+    train_spec,
 )
 from brickwork.train.progress import ProgressBar
 from brickwork.train.steps import Step, default_step, evaluate_loader, to_device, train_epoch
 from brickwork.train.trainer import History, Trainer
 
 __all__ = ["History", "Trainer", "evaluate", "fit", "make_loader", "predict"]
-
-TASK_KINDS = {
-    "classification": "multiclass",
-    "language_model": "multiclass",
-    "binary": "binary",
-    "regression": "regression",
-}
 
 
 def make_loader(
@@ -95,62 +94,6 @@ def make_loader(
     return InMemoryLoader(x, y, batch_size, shuffle=shuffle, seed=seed, device=device, **shard)
 
 
-def default_loss(task: str | None, spec_loss: LossSpec | None) -> LossSpec:
-    """The spec's loss, else one for the task: bce (binary), mse (regression), cross_entropy."""
-    if spec_loss is not None:
-        return spec_loss
-    if task == "binary":
-        return LossSpec(type="bce")
-    return LossSpec(type="mse" if task == "regression" else "cross_entropy")
-
-
-def training_record(spec: TrainSpec, task: str | None) -> dict:
-    """The loss, metrics and task a spec trains with, as a model file records them (so that
-    `evaluate` on the loaded model uses the same ones)."""
-    loss = default_loss(task, spec.loss)
-    metrics = spec.metrics
-    if metrics is None:
-        metrics = default_metrics(task_kind(loss.type, task), task == "language_model")
-    return {"loss": loss.model_dump(), "metrics": [m.model_dump() for m in metrics], "task": task}
-
-
-def _own(value) -> bool:
-    """True for your own object (a module, function, optimizer...), False for a spec name."""
-    return value is not None and not isinstance(value, str | dict)
-
-
-def _train_spec(train, options: dict, loss, optimizer, metrics, scheduler) -> TrainSpec:
-    """The `train:` section from `train=` and the keyword options; your own objects stay out of
-    it, and a spec setting they would silently override is an error."""
-    if "run_dir" in options:
-        raise BrickworkError(
-            "fit(run_dir=...) moved: fit writes no files now. Use brickwork.train.run.fit_run("
-            "model, x, y, run_dir=...) for checkpoints, metrics.csv, TensorBoard and plots."
-        )
-    base = parse_train_spec(train).model_dump(exclude_unset=True) if train is not None else {}
-    named = {k: v for k, v in (("loss", loss), ("optimizer", optimizer)) if not _own(v)}
-    named["metrics"] = split_metrics(metrics)[0]
-    named = {k: v for k, v in named.items() if v is not None}
-    spec = parse_train_spec({**base, **named, **options})
-    given = spec.model_fields_set
-    clashes = [
-        f"{mine} object and train.{field}"
-        for mine, field, obj in [
-            ("loss", "loss", loss),
-            ("optimizer", "optimizer", optimizer),
-            ("optimizer", "lr", optimizer),
-            ("scheduler", "schedule", scheduler),
-        ]
-        if _own(obj) and field in given
-    ]
-    if clashes:
-        raise BrickworkError(
-            f"fit got both a {clashes[0]}; one would silently override the other. Set the "
-            "value on your object (e.g. the optimizer's lr) and drop the spec setting."
-        )
-    return spec
-
-
 def fit(
     model: nn.Module,
     x: Any,
@@ -179,7 +122,7 @@ def fit(
     ('classification', 'binary', 'regression', 'language_model') picks the loss and metrics
     when they are not given. `resume` is a checkpoint file (or its loaded state).
     """
-    spec = _train_spec(train, options, loss, optimizer, metrics, scheduler)
+    spec = train_spec(train, options, loss, optimizer, metrics, scheduler)
     task = task or getattr(model, "metadata", {}).get("task")
     device = pick_device(spec.device)
     if distributed.world_size() > 1 and device.type == "cuda" and device.index is None:
@@ -189,10 +132,10 @@ def fit(
     seed_everything(spec.seed, spec.deterministic)
     try:
         t = _trainer(model, spec, device, list(callbacks), optimizer)
-        pieces = _pieces(t, task, loss, metrics, train_step, eval_step)
+        steps = pieces(t, task, loss, metrics, train_step, eval_step)
         loader, val_loader = _loaders(t, x if y is None else (x, y), validation_data)
         _schedules(t, scheduler, scheduler_interval)
-        return _train(t, loader, val_loader, resume, *pieces)
+        return _train(t, loader, val_loader, resume, *steps)
     finally:
         torch.use_deterministic_algorithms(was[0])
         torch.backends.cudnn.benchmark = was[1]
@@ -218,7 +161,7 @@ def _trainer(model, spec: TrainSpec, device, user_callbacks: list, optimizer) ->
     callbacks += user_callbacks
     if not main:  # files and the console belong to rank 0
         callbacks = [cb for cb in callbacks if not cb.main_process_only]
-    if _own(optimizer):
+    if is_own(optimizer):
         optimizer = user_optimizer(model, optimizer)
     else:
         optimizer = make_optimizer(model, spec.optimizer, spec.lr)
@@ -232,46 +175,6 @@ def _trainer(model, spec: TrainSpec, device, user_callbacks: list, optimizer) ->
     for cb in callbacks:
         cb.trainer = t
     return t
-
-
-def _kind(task: str | None, spec: TrainSpec, own_loss, activation, device) -> tuple:
-    """(loss_fn, kind, from_logits): the loss, and what it and the task say about outputs."""
-    if _own(own_loss):
-        loss_fn, kind, from_logits = user_loss(own_loss, activation)
-        return loss_fn, TASK_KINDS.get(task, kind), from_logits
-    loss_spec = default_loss(task, spec.loss)
-    loss_fn, from_logits = make_loss(loss_spec, activation, device)
-    return loss_fn, task_kind(loss_spec.type, task), from_logits
-
-
-def _metrics(spec_metrics, own: dict, kind, from_logits, task, custom_step: bool, **kw) -> Metrics:
-    """Built-in and your own metrics; defaults are the task's (none with your own step)."""
-    if spec_metrics is None:
-        defaults = not custom_step and kind is not None
-        spec_metrics = default_metrics(kind, task == "language_model") if defaults else []
-    elif kind is None and spec_metrics:
-        raise BrickworkError(
-            f"metrics: the built-in {spec_metrics[0].type} needs to know what the outputs are, "
-            "which your loss does not say; pass task='classification', 'binary' or "
-            "'regression' to fit/evaluate."
-        )
-    return Metrics(spec_metrics, kind, from_logits, own=own, **kw)
-
-
-def _pieces(t: Trainer, task, loss, metrics, train_step, eval_step) -> tuple:
-    """(train step, eval step, validation metrics): also sets the trainer's loss and metrics."""
-    loss_fn, kind, from_logits = _kind(task, t.spec, loss, output_activation(t.model), t.device)
-    t.loss_fn = _on_device(loss_fn, t.device)
-    _, own = split_metrics(metrics)
-    own = {k: _on_device(m, t.device) for k, m in own.items()}
-    custom = train_step is not None
-    t.train_metrics = _metrics(t.spec.metrics, own, kind, from_logits, task, custom)
-    return train_step or default_step, eval_step or default_step, t.train_metrics.copy()
-
-
-def _on_device(obj, device):
-    """Your nn.Module loss or torchmetrics metric on the training device (a copy is not made)."""
-    return obj.to(device) if isinstance(obj, nn.Module) else obj
 
 
 def _loaders(t: Trainer, data, validation_data) -> tuple:
@@ -409,18 +312,18 @@ def evaluate(
     """
     meta = getattr(model, "metadata", {})
     named, own = split_metrics(metrics if metrics is not None else meta.get("metrics"))
-    spec_loss = None if _own(loss) else loss or meta.get("loss")
+    spec_loss = None if is_own(loss) else loss or meta.get("loss")
     spec = parse_train_spec({k: v for k, v in {"loss": spec_loss, "metrics": named}.items() if v})
     task = task or meta.get("task")
     t = Trainer(model, None, TrainSpec(verbose=0), [], Console(), None)
     t.device = pick_device(device)
     model.to(t.device)
-    loss_fn, kind, from_logits = _kind(task, spec, loss, output_activation(model), t.device)
-    t.loss_fn = _on_device(loss_fn, t.device)
-    own = {k: _on_device(m, t.device) for k, m in own.items()}
+    loss_fn, kind, from_logits = loss_and_kind(task, spec, loss, output_activation(model), t.device)
+    t.loss_fn = on_device(loss_fn, t.device)
+    own = {k: on_device(m, t.device) for k, m in own.items()}
     confusion = kind not in (None, "regression") and task != "language_model"
     custom = eval_step is not None
-    result = _metrics(spec.metrics, own, kind, from_logits, task, custom, confusion=confusion)
+    result = make_metrics(spec.metrics, own, kind, from_logits, task, custom, confusion=confusion)
     result.reset()
     loader = make_loader(
         x if y is None else (x, y), batch_size, shuffle=False, seed=0, device=t.device

@@ -162,7 +162,10 @@ class Metrics:
             return
         if self.kind == "regression":
             self._regression(out, y)
-            return
+        else:
+            self._classes(out, y, n)
+
+    def _classes(self, out: torch.Tensor, y: torch.Tensor, n: int) -> None:
         if self.kind == "binary":
             pred = (out.reshape(n, -1)[:, 0] > (0.0 if self.from_logits else 0.5)).long()
             y = y.reshape(n, -1)[:, 0].round().long()

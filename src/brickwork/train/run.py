@@ -29,8 +29,9 @@ from brickwork.spec.train import TrainSpec
 from brickwork.train import distributed, plots, rundir
 from brickwork.train.callbacks import Callback, build_callback
 from brickwork.train.checkpoint import load_checkpoint
-from brickwork.train.loop import History, evaluate, fit, predict, training_record
+from brickwork.train.loop import History, evaluate, fit, predict
 from brickwork.train.optim import output_activation
+from brickwork.train.pieces import training_record
 
 
 @dataclass
