@@ -147,7 +147,7 @@ def test_param_groups_in_the_train_section_reach_torch():
     ]
     with pytest.raises(BrickworkError, match=r"param_groups\[0\].*match no parameters.*c1, bn"):
         make_optimizer(model, OptimizerSpec(type="sgd", param_groups=[{"layers": "conv*"}]), 0.1)
-    with pytest.raises(BrickworkError, match="unknown setting 'momentum' for adam"):
+    with pytest.raises(BrickworkError, match="optimizer 'Adam' has no setting 'momentum'"):
         make_optimizer(
             model,
             OptimizerSpec(type="adam", param_groups=[{"layers": "head", "momentum": 0.9}]),

@@ -10,7 +10,8 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from brickwork.train import Callback, EarlyStopping, fit
+from brickwork.train import Callback, EarlyStopping
+from brickwork.train.run import fit_run
 
 
 class Slow(Callback):
@@ -29,7 +30,7 @@ def main(run_dir: str, out: str, resume: bool, slow: float) -> None:
     y = (x[:, :4].sum(1) > 0).long() + (x[:, 4] > 1).long()
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(12, 32), nn.ReLU(), nn.Dropout(0.3), nn.Linear(32, 3))
-    fit(
+    fit_run(
         model,
         x[:512],
         y[:512],
@@ -44,7 +45,7 @@ def main(run_dir: str, out: str, resume: bool, slow: float) -> None:
         schedule={"type": "cosine", "warmup_epochs": 1},
         callbacks=[Slow(slow), EarlyStopping(patience=10)],
         run_dir=run_dir,
-        resume=run_dir if resume else None,
+        resume=resume,
     )
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out)
 

@@ -21,6 +21,7 @@ from brickwork.train import (
 )
 from brickwork.train.callbacks import build_callback
 from brickwork.train.checkpoint import load_checkpoint
+from brickwork.train.run import fit_run
 
 from .helpers import blobs, mlp
 
@@ -134,7 +135,7 @@ def test_terminate_on_nan_stops_and_keeps_the_last_good_checkpoint(tmp_path):
                 with torch.no_grad():
                     self.trainer.model[0].weight.fill_(float("nan"))
 
-    h = fit(mlp(), x, y, epochs=5, verbose=0, callbacks=[Poison()], run_dir=tmp_path)
+    h = fit_run(mlp(), x, y, epochs=5, verbose=0, callbacks=[Poison()], run_dir=tmp_path).history
     assert h.stop_reason == "nan" and len(h.epoch) == 3
     assert load_checkpoint(tmp_path / "checkpoints" / "last.safetensors")["epoch"] == 2
 
@@ -151,7 +152,7 @@ def test_nan_mid_epoch_with_validation_stops_cleanly_and_keeps_good_weights(tmp_
                 with torch.no_grad():
                     self.trainer.model[0].weight.fill_(float("nan"))
 
-    h = fit(
+    h = fit_run(
         mlp(),
         x[:480],
         y[:480],
@@ -160,7 +161,7 @@ def test_nan_mid_epoch_with_validation_stops_cleanly_and_keeps_good_weights(tmp_
         verbose=0,
         callbacks=[PoisonMidEpoch(), EarlyStopping(patience=5, restore_best_weights=False)],
         run_dir=tmp_path,
-    )
+    ).history
     assert h.stop_reason == "nan" and h.epoch == [0, 1, 2] and len(h["val_loss"]) == 3
     assert math.isnan(h["val_loss"][-1]) and not math.isfinite(h["loss"][-1])
     last = load_checkpoint(tmp_path / "checkpoints" / "last.safetensors")

@@ -7,6 +7,7 @@ averages their gradients, so the weights must agree up to float summation order.
 
 import contextlib
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -245,3 +246,26 @@ def test_restarted_workers_continue_this_jobs_run_not_an_older_one(tmp_path, mon
     assert distributed.restart_checkpoint_dir(tmp_path) == (tmp_path / "ddp-2").resolve()
     monkeypatch.setenv("TORCHELASTIC_RUN_ID", "job2")  # another job: nothing recorded for it
     assert distributed.restart_checkpoint_dir(tmp_path) is None
+
+
+def test_your_own_pieces_under_ddp_match_one_process(tmp_path):
+    """Python door under torchrun: the user's SGD + OneCycleLR, two-loss step with accumulation
+    and torchmetrics train in 2 processes to the weights and figures of one."""
+    script = Path(__file__).with_name("ddp_objects_script.py")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ddp = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    for cmd, out in [(ddp, "two"), ([sys.executable], "one")]:
+        done = subprocess.run(
+            [*cmd, str(script), str(tmp_path / out)], env=env, capture_output=True, timeout=240
+        )
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert_same_weights(
+        load_file(tmp_path / "two.safetensors"), load_file(tmp_path / "one.safetensors")
+    )
+    two, one = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("two", "one"))
+    assert (two["world"], one["world"]) == (2, 1)
+    assert two["history"]["val_accuracy"] == one["history"]["val_accuracy"]
+    for key in ("ce", "mse", "val_mse", "lr"):
+        assert two["history"][key] == pytest.approx(one["history"][key], abs=1e-5), key
+    if "val_multiclass_accuracy" in one["history"]:
+        assert two["history"]["val_multiclass_accuracy"] == one["history"]["val_accuracy"]

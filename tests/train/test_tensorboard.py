@@ -4,7 +4,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
-from brickwork.train import fit
+from brickwork.train.run import fit_run
 
 
 def test_scalars_histograms_graph_and_images_read_back(tmp_path):
@@ -13,7 +13,7 @@ def test_scalars_histograms_graph_and_images_read_back(tmp_path):
     y = (x.mean((1, 2, 3)) > 0.5).long()
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(256, 2))
-    fit(
+    fit_run(
         model,
         x[:64],
         y[:64],

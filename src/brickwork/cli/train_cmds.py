@@ -31,7 +31,10 @@ def cmd_train(args) -> int:
         raise BrickworkError(f"--nproc must be at least 1, got {args.nproc}.")
     if args.nproc > 1:
         return _launch(args, spec)
-    result = train_from_spec(
+    run = train_from_spec
+    if spec.finetune is not None:  # fine-tuning: another way of preparing the same run
+        from brickwork.finetune.run import finetune_from_spec as run
+    result = run(
         spec, runs_dir=args.runs_dir, name=args.name, resume=args.resume, device=args.device
     )
     if result.run_dir is None:  # a worker other than rank 0 of a distributed job

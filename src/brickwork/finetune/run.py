@@ -259,11 +259,13 @@ def finetune_from_spec(
     device: str | None = None,
 ):
     """Fine-tune as the spec says in a new run directory (or continue `resume`); returns a
-    RunResult. A resumed run's stored spec may import code only if trusted (brickwork.trust);
-    a new run that fails before its first epoch leaves no directory behind.
+    RunResult. Preparing differs from training from scratch (the base model, head, frozen
+    layers, learning rates per group); the run itself is the same `run_prepared`. A resumed
+    run's stored spec may import code only if trusted (brickwork.trust); a new run that fails
+    before its first epoch leaves no directory behind.
     """
     from brickwork.train import distributed, rundir
-    from brickwork.train.runner import resumable
+    from brickwork.train.run import resumable
 
     if distributed.launched_by_torchrun():
         raise BrickworkError("fine-tuning runs in one process; start it without torchrun/--nproc.")
@@ -280,8 +282,7 @@ def finetune_from_spec(
 
 def _finetune_in(run_dir: Path, spec: RunSpec, base, prepared: tuple, device, resumed: bool):
     """Write the resolved spec and the weight report into `run_dir`, fit, evaluate, save."""
-    from brickwork.train.loop import fit
-    from brickwork.train.runner import RunResult, evaluate_and_save, has_rows
+    from brickwork.train.run import PreparedRun, run_prepared
 
     model, bundle, train, callbacks, report = prepared
     ft = (spec.finetune or FinetuneSpec()).model_copy(
@@ -298,19 +299,8 @@ def _finetune_in(run_dir: Path, spec: RunSpec, base, prepared: tuple, device, re
         atomic_write(run_dir / "pretrained_report.json", json.dumps(report, indent=2).encode())
     if train.verbose:
         print(describe(model, report))
-    train = train.model_copy(update={"device": device}) if device else train
-    val = bundle.val if has_rows(bundle.val) else None
-    history = fit(
-        model,
-        bundle.train,
-        validation_data=val,
-        run_dir=run_dir,
-        resume=run_dir if resumed else None,
-        task=bundle.task,
-        train=train,
-        callbacks=callbacks,
-    )
-    return RunResult(run_dir, history, evaluate_and_save(run_dir, model, bundle, history, train))
+    run = PreparedRun(model, bundle, train, callbacks)
+    return run_prepared(run, run_dir, resume=resumed, device=device)
 
 
 def finetune(

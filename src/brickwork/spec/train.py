@@ -15,18 +15,6 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator, model_
 from brickwork.errors import BrickworkError, did_you_mean, pydantic_message
 from brickwork.spec.base import SpecModel
 
-# Settings each optimizer accepts besides `lr` (the names of the torch.optim arguments).
-OPTIMIZER_OPTIONS = {
-    "sgd": {"momentum", "dampening", "nesterov", "weight_decay"},
-    "adam": {"betas", "eps", "weight_decay", "amsgrad"},
-    "adamw": {"betas", "eps", "weight_decay", "amsgrad"},
-    "rmsprop": {"alpha", "eps", "momentum", "centered", "weight_decay"},
-    "adagrad": {"lr_decay", "eps", "weight_decay", "initial_accumulator_value"},
-}
-for (
-    _settings
-) in OPTIMIZER_OPTIONS.values():  # [{layers: [head], lr: 0.01}]: see train/optim.py param_groups
-    _settings.add("param_groups")
 SCHEDULE_OPTIONS = {
     "step": {"step_size", "gamma"},
     "multistep": {"milestones", "gamma"},
@@ -168,11 +156,74 @@ class _Typed(SpecModel):
         return dict(self.model_extra or {})
 
 
+def torch_optimizers() -> dict[str, type]:
+    """Every optimizer class in `torch.optim`, by lower-case name (`sgd`, `adamw`, `nadam`, ...)."""
+    import torch
+
+    return {
+        name.lower(): cls
+        for name, cls in vars(torch.optim).items()
+        if isinstance(cls, type)
+        and issubclass(cls, torch.optim.Optimizer)
+        and cls is not torch.optim.Optimizer
+    }
+
+
+def optimizer_type(name: str) -> str:
+    """The canonical `type:` of a torch.optim optimizer: `SGD`, `sgd` and `torch.optim.SGD` are
+    all `sgd`; a user's class `package.module:Class` stays as written (imported when training).
+    """
+    if ":" in name:
+        return name
+    key = name.removeprefix("torch.optim.").lower()
+    known = torch_optimizers()
+    if key not in known:
+        raise ValueError(
+            f"unknown optimizer '{name}'{did_you_mean(key, known)}; choose a torch.optim class "
+            f"({', '.join(known)}) or give your own as 'package.module:Class'"
+        )
+    return key
+
+
+def check_optimizer_settings(cls: type, settings: dict, where: str = "optimizer") -> None:
+    """Raise ValueError when a setting is not an argument of `cls` (its `__init__` signature),
+    or when `cls.step` needs a closure (LBFGS), which the training loop does not pass."""
+    import inspect
+
+    params = inspect.signature(cls.__init__).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    valid = [n for n, p in params.items() if n not in ("self", "params") and p.kind in named]
+    for key in settings:
+        if not takes_any and key not in valid:
+            raise ValueError(
+                f"{where} '{cls.__name__}' has no setting '{key}'{did_you_mean(key, valid)}; "
+                f"its settings: {', '.join(valid) or 'none'}"
+            )
+    closure = inspect.signature(cls.step).parameters.get("closure")
+    if closure is not None and closure.default is inspect.Parameter.empty:
+        raise ValueError(
+            f"{where} '{cls.__name__}' needs a closure in step(), which fit does not pass; "
+            "choose another optimizer"
+        )
+
+
 class OptimizerSpec(_Typed):
+    """Any torch.optim class by name (`sgd`, `{type: AdamW, weight_decay: 0.01}`,
+    `torch.optim.NAdam`) or your own `package.module:Class`; the settings are the class's
+    arguments, checked against its signature. `param_groups` is handled by brickwork."""
+
     @model_validator(mode="after")
     def _known(self):
-        self.type = self.type.lower()
-        _check_options("optimizer", self.type, self.options, OPTIMIZER_OPTIONS)
+        self.type = optimizer_type(self.type)
+        if "lr" in self.options:
+            raise ValueError(
+                "the learning rate is train.lr, not a setting of train.optimizer; move `lr:` up "
+                "to the train: section (parameter groups may set their own lr)"
+            )
+        if ":" not in self.type:
+            settings = {k: v for k, v in self.options.items() if k != "param_groups"}
+            check_optimizer_settings(torch_optimizers()[self.type], settings)
         return self
 
 

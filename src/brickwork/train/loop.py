@@ -1,128 +1,60 @@
-"""`fit`, `evaluate` and `predict`: the training loop, read top to bottom.
+"""`fit`, `evaluate` and `predict`: the engine, read top to bottom.
 
     history = fit(model, x_train, y_train, validation_data=(x_val, y_val), epochs=3, lr=1e-3)
     history.history["val_loss"]          # one value per epoch, as in Keras
     evaluate(model, x_test, y_test)      # {"loss": ..., "accuracy": ...}
 
-`fit` trains any `nn.Module` on tensors, a `Split`, or any iterable of `(x, y)` batches. Its
-hot loop is the loop you would write by hand plus a few on-device additions for the running
-loss and metrics; nothing reads the device per step unless a callback asks. With a `run_dir`
-it also writes checkpoints, metrics.csv, TensorBoard events, plots and the final model, and
-`resume=` continues a run exactly: the interrupted epoch restarts from its beginning with
-the saved RNG states, so the result equals that of a run never interrupted.
+`fit` trains any `nn.Module` on tensors, a `Split`, or any iterable of `(x, y)` batches, with
+spec names (`loss="cross_entropy"`, `optimizer={"type": "sgd", "momentum": 0.9}`) or your own
+PyTorch pieces: a loss module or function, an optimizer instance or factory, an lr scheduler,
+metric objects (torchmetrics) or functions, and a custom `train_step` / `eval_step`.
+
+The engine writes no files and knows nothing of run directories: checkpoints, metrics.csv,
+TensorBoard and plots are callbacks that the run layer (`brickwork.train.run`) adds. It
+leaves your model as it found it apart from its weights (and the device they are on), and
+joins no process group: under torchrun, initialize one yourself (or call
+`brickwork.train.distributed.init_from_env`) and `fit` trains data-parallel in it.
+`resume=` (a checkpoint file or its loaded state) continues exactly: the interrupted epoch
+restarts from its beginning with the saved RNG states.
 """
 
 from __future__ import annotations
 
-import contextlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from rich.console import Console
 from torch import nn
 
 from brickwork.errors import BrickworkError
-from brickwork.models.io import load_weights, model_meta
-from brickwork.spec.train import LossSpec, TrainSpec, parse_train_spec
-from brickwork.train import distributed, rundir
+from brickwork.spec.train import TrainSpec, parse_train_spec
+from brickwork.train import distributed
 from brickwork.train.callbacks import Callback, TerminateOnNaN, build_callback
-from brickwork.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from brickwork.train.checkpoint import load_checkpoint, set_rng_state
 from brickwork.train.device import autocast, grad_scaler, pick_device, seed_everything
-from brickwork.train.metrics import Metrics, default_metrics, task_kind
-from brickwork.train.optim import lr_multiplier, make_loss, make_optimizer, output_activation
+from brickwork.train.metrics import split_metrics
+from brickwork.train.optim import (
+    lr_multiplier,
+    make_optimizer,
+    output_activation,
+    user_optimizer,
+    user_scheduler,
+)
+from brickwork.train.pieces import (
+    is_own,
+    loss_and_kind,
+    make_metrics,
+    on_device,
+    pieces,
+    train_spec,
+)
 from brickwork.train.progress import ProgressBar
+from brickwork.train.steps import Step, default_step, evaluate_loader, to_device, train_epoch
+from brickwork.train.trainer import History, Trainer
 
-
-class History:
-    """Per-epoch logs: `history["val_loss"]` is a list with one value per epoch (Keras's
-    History).
-    """
-
-    def __init__(
-        self, history: dict | None = None, epoch: list | None = None, stop_reason: str | None = None
-    ):
-        self.history: dict[str, list[float]] = history or {}
-        self.epoch: list[int] = epoch or []
-        self.stop_reason = stop_reason
-
-    def append(self, epoch: int, logs: dict) -> None:
-        self.epoch.append(epoch)
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(value)
-
-    def __getitem__(self, key: str) -> list[float]:
-        return self.history[key]
-
-    def state_dict(self) -> dict:
-        return {"history": self.history, "epoch": self.epoch, "stop_reason": self.stop_reason}
-
-
-class Trainer:
-    """What callbacks see: the model, optimizer, history and counters, and
-    `say`/`save_checkpoint`.
-    """
-
-    def __init__(self, model, optimizer, spec: TrainSpec, callbacks, run_dir, console, scaler):
-        self.model, self.optimizer, self.spec, self.callbacks = model, optimizer, spec, callbacks
-        self.run_dir, self.console, self.scaler = run_dir, console, scaler
-        self.history = History()
-        self.epochs = spec.epochs
-        self.initial_epoch = self.epoch = self.global_step = self.batches_seen = 0
-        self.steps_per_epoch = None
-        self.stop_training = self.diverged = False
-        self.example_batch = None
-        self.train_metrics: Metrics | None = None
-
-    def say(self, message: str) -> None:
-        if self.spec.verbose and distributed.is_main():
-            self.console.print(message, highlight=False)
-
-    def state_dict(self) -> dict:
-        return {
-            "epoch": self.epoch + 1,
-            "global_step": self.global_step,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scaler": self.scaler.state_dict() if self.scaler else None,
-            "history": self.history.state_dict(),
-            "rng": rng_state(),
-            "callbacks": dict(
-                zip(
-                    _callback_keys(self.callbacks),
-                    (cb.state_dict() for cb in self.callbacks),
-                    strict=True,
-                )
-            ),
-        }
-
-    def save_checkpoint(self, path: str | Path) -> Path:
-        """Write a resumable checkpoint (in a distributed job only rank 0 writes)."""
-        if not distributed.is_main():
-            return Path(path)
-        return save_checkpoint(path, self.state_dict(), model_meta(self.model))
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore everything but the RNG (restored last, just before the first resumed epoch)."""
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scaler and state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        self.initial_epoch, self.global_step = state["epoch"], state["global_step"]
-        self.history = History(**state["history"])
-        for key, cb in zip(_callback_keys(self.callbacks), self.callbacks, strict=True):
-            if state["callbacks"].get(key):
-                cb.load_state_dict(state["callbacks"][key])
-
-
-def _callback_keys(callbacks) -> list[str]:
-    """'EarlyStopping:0', 'ModelCheckpoint:1', ...: stable when other kinds come and go."""
-    seen: dict[str, int] = {}
-    keys = []
-    for cb in callbacks:
-        name = type(cb).__name__
-        keys.append(f"{name}:{seen.get(name, 0)}")
-        seen[name] = seen.get(name, 0) + 1
-    return keys
+__all__ = ["History", "Trainer", "evaluate", "fit", "make_loader", "predict"]
 
 
 def make_loader(
@@ -162,64 +94,92 @@ def make_loader(
     return InMemoryLoader(x, y, batch_size, shuffle=shuffle, seed=seed, device=device, **shard)
 
 
-def default_loss(task: str | None, spec_loss: LossSpec | None) -> LossSpec:
-    """The spec's loss, else one for the task: bce (binary), mse (regression), cross_entropy."""
-    if spec_loss is not None:
-        return spec_loss
-    if task == "binary":
-        return LossSpec(type="bce")
-    return LossSpec(type="mse" if task == "regression" else "cross_entropy")
-
-
 def fit(
     model: nn.Module,
-    x,
-    y=None,
+    x: Any,
+    y: Any = None,
     *,
-    validation_data=None,
-    callbacks: list[Callback] = (),
-    run_dir: str | Path | None = None,
-    resume: str | Path | None = None,
+    validation_data: Any = None,
+    callbacks: Sequence[Callback] = (),
+    resume: str | Path | dict | None = None,
     task: str | None = None,
     train: TrainSpec | dict | None = None,
-    **options,
+    loss: str | dict | Callable | None = None,
+    optimizer: str | dict | torch.optim.Optimizer | Callable | None = None,
+    scheduler: Any = None,
+    scheduler_interval: str | None = None,
+    metrics: Sequence | dict | None = None,
+    train_step: Step | None = None,
+    eval_step: Step | None = None,
+    **options: Any,
 ) -> History:
-    """Train `model`; options are the `train:` fields (epochs, lr, optimizer, loss, metrics, ...).
+    """Train `model`; options are the `train:` fields (epochs, lr, batch_size, precision, ...).
 
-    `task` ('classification', 'binary', 'regression', 'language_model') picks the loss and
-    metrics when they are not given. `resume` is a run directory or checkpoint file.
+    `loss`, `optimizer` and `metrics` take spec names or your own objects (see the module
+    docstring and docs/training.md); `scheduler` is a torch lr scheduler (or a factory
+    `optimizer -> scheduler`) stepped per `scheduler_interval` ('batch' or 'epoch').
+    `train_step(batch, trainer)` / `eval_step` replace the built-in step. `task`
+    ('classification', 'binary', 'regression', 'language_model') picks the loss and metrics
+    when they are not given. `resume` is a checkpoint file (or its loaded state).
     """
-    base = parse_train_spec(train).model_dump(exclude_unset=True) if train is not None else {}
-    spec = parse_train_spec({**base, **options})
+    spec = train_spec(train, options, loss, optimizer, metrics, scheduler)
     task = task or getattr(model, "metadata", {}).get("task")
-    device = distributed.init_from_env(pick_device(spec.device))
-    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    device = pick_device(spec.device)
+    if distributed.world_size() > 1 and device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    was = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark)
+    was_training = model.training
     seed_everything(spec.seed, spec.deterministic)
     try:
-        return _fit(
-            model,
-            x if y is None else (x, y),
-            validation_data,
-            list(callbacks),
-            run_dir,
-            resume,
-            task,
-            spec,
-            device,
-        )
+        t = _trainer(model, spec, device, list(callbacks), optimizer)
+        steps = pieces(t, task, loss, metrics, train_step, eval_step)
+        loader, val_loader = _loaders(t, x if y is None else (x, y), validation_data)
+        _schedules(t, scheduler, scheduler_interval)
+        return _train(t, loader, val_loader, resume, *steps)
     finally:
-        torch.use_deterministic_algorithms(was_deterministic)
+        torch.use_deterministic_algorithms(was[0])
+        torch.backends.cudnn.benchmark = was[1]
+        model.train(was_training)
 
 
-def _fit(
-    model, data, validation_data, user_callbacks, run_dir, resume, task, spec, device
-) -> History:
+def _trainer(model, spec: TrainSpec, device, user_callbacks: list, optimizer) -> Trainer:
+    """The Trainer: the model on the device (wrapped for DDP / torch.compile), the optimizer,
+    and the callbacks in their order (progress, NaN check, spec, plateau, yours)."""
     model.to(device)
     if spec.channels_last:
         model.to(memory_format=torch.channels_last)
-    rank, world, main = distributed.rank(), distributed.world_size(), distributed.is_main()
-    step_model = distributed.wrap(model, device) if world > 1 else model
-    step_model = torch.compile(step_model) if spec.compile else step_model
+    main = distributed.is_main()
+    console = Console()
+    callbacks = [ProgressBar(spec.verbose, console)] if spec.verbose and main else []
+    if spec.terminate_on_nan and not any(isinstance(cb, TerminateOnNaN) for cb in user_callbacks):
+        callbacks.append(TerminateOnNaN())
+    callbacks += [build_callback(entry, None) for entry in spec.callbacks]
+    if spec.schedule is not None and spec.schedule.type == "reduce_on_plateau":
+        callbacks.append(
+            build_callback({**spec.schedule.options, "type": "reduce_lr_on_plateau"}, None)
+        )
+    callbacks += user_callbacks
+    if not main:  # files and the console belong to rank 0
+        callbacks = [cb for cb in callbacks if not cb.main_process_only]
+    if is_own(optimizer):
+        optimizer = user_optimizer(model, optimizer)
+    else:
+        optimizer = make_optimizer(model, spec.optimizer, spec.lr)
+    t = Trainer(model, optimizer, spec, callbacks, console, grad_scaler(device, spec.precision))
+    t.device = device
+    if distributed.world_size() > 1:  # evaluation stays on the bare model: see evaluate_loader
+        t.step_model = distributed.wrap(model, device)
+    if spec.compile:
+        t.step_model = torch.compile(t.step_model)
+        t.eval_model = t.step_model if distributed.world_size() == 1 else model
+    for cb in callbacks:
+        cb.trainer = t
+    return t
+
+
+def _loaders(t: Trainer, data, validation_data) -> tuple:
+    spec, device = t.spec, t.device
+    rank, world = distributed.rank(), distributed.world_size()
     loader = make_loader(
         data,
         distributed.per_rank_batch(spec.batch_size),
@@ -229,86 +189,67 @@ def _fit(
         rank=rank,
         world_size=world,
     )
-    eval_size = spec.eval_batch_size or spec.batch_size
-    if validation_data is not None and world > 1:
-        validation_data = distributed.shard(validation_data, rank, world)
-    val_loader = (
-        None
-        if validation_data is None
-        else make_loader(validation_data, eval_size, shuffle=False, seed=spec.seed, device=device)
-    )
-    loss_spec = default_loss(task, spec.loss)
-    loss_fn, from_logits = make_loss(loss_spec, output_activation(model), device)
-    kind = task_kind(loss_spec.type, task)
-    metric_specs = (
-        spec.metrics
-        if spec.metrics is not None
-        else default_metrics(kind, task == "language_model")
-    )
-    if hasattr(model, "metadata") or hasattr(model, "spec"):
-        model.metadata = {
-            **getattr(model, "metadata", {}),
-            "loss": loss_spec.model_dump(),
-            "metrics": [m.model_dump() for m in metric_specs],
-            "task": task,
-        }
-
-    run_dir = Path(run_dir) if run_dir is not None and main else None
-    console = Console()
-    callbacks = [ProgressBar(spec.verbose, console)] if spec.verbose and main else []
-    if spec.terminate_on_nan and not any(isinstance(cb, TerminateOnNaN) for cb in user_callbacks):
-        callbacks.append(TerminateOnNaN())
-    callbacks += [build_callback(entry, run_dir) for entry in spec.callbacks] + user_callbacks
-    if not main:  # files and the console belong to rank 0
-        callbacks = [cb for cb in callbacks if not cb.main_process_only]
-    if run_dir is not None:
-        callbacks += rundir.run_callbacks(
-            run_dir, has_validation=val_loader is not None, callbacks=callbacks
-        )
-
-    optimizer = make_optimizer(model, spec.optimizer, spec.lr)
-    t = Trainer(
-        model, optimizer, spec, callbacks, run_dir, console, grad_scaler(device, spec.precision)
-    )
     t.steps_per_epoch = len(loader) if hasattr(loader, "__len__") else None
-    schedule = lr_multiplier(spec.schedule, t.steps_per_epoch or 1, spec.epochs, spec.lr)
-    if spec.schedule is not None and spec.schedule.type == "reduce_on_plateau":
-        callbacks.append(
-            build_callback({**spec.schedule.options, "type": "reduce_lr_on_plateau"}, run_dir)
-        )
-    if schedule is not None and t.steps_per_epoch is None:
+    if validation_data is None:
+        return loader, None
+    if world > 1:
+        validation_data = distributed.shard(validation_data, rank, world)
+    eval_size = spec.eval_batch_size or spec.batch_size
+    return loader, make_loader(
+        validation_data, eval_size, shuffle=False, seed=spec.seed, device=device
+    )
+
+
+def _schedules(t: Trainer, scheduler, interval) -> None:
+    """The spec's lr multiplier, or your scheduler object, on the trainer."""
+    spec = t.spec
+    t.lr_multiplier = lr_multiplier(spec.schedule, t.steps_per_epoch or 1, spec.epochs, spec.lr)
+    if t.lr_multiplier is not None and t.steps_per_epoch is None:
         raise BrickworkError(
             "a learning-rate schedule needs to know the batches per epoch, but the training data "
             "has no len(); pass tensors, a Split, or a DataLoader."
         )
-    t.train_metrics = Metrics(metric_specs, kind, from_logits)
-    val_metrics = Metrics(metric_specs, kind, from_logits)
-    for cb in callbacks:
-        cb.trainer = t
+    if scheduler is not None:
+        t.scheduler, t.scheduler_interval = user_scheduler(scheduler, interval, t.optimizer)
+    elif interval is not None:
+        raise BrickworkError("scheduler_interval was given without a scheduler; pass both.")
 
+
+def _resume(t: Trainer, resume) -> None:
+    """Restore the trainer from a checkpoint file (or its loaded state); RNG states last."""
+    if isinstance(resume, dict):
+        state, source = resume, "the given state"
+    else:
+        path = Path(resume)
+        if path.is_dir():
+            raise BrickworkError(
+                f"resume: '{path}' is a folder; fit resumes from a checkpoint file such as "
+                f"{path / 'checkpoints' / 'last.safetensors'} (brickwork.train.run.fit_run "
+                "resumes run directories)."
+            )
+        state, source = load_checkpoint(path), str(path)
+    t.load_state_dict(state, source)
+    t.say(f"resumed from {source}: continuing at epoch {t.initial_epoch + 1}/{t.epochs}")
+    set_rng_state(state["rng"])
+
+
+def _train(t: Trainer, loader, val_loader, resume, step, eval_step, val_metrics) -> History:
+    """The epochs, from the first (or the resumed one) to the last or an early stop."""
     if resume is not None:
-        resume = Path(resume)
-        path = resume / "checkpoints" / "last.safetensors" if resume.is_dir() else resume
-        state = load_checkpoint(path)
-        load_weights(t.model, state["model"], str(path))  # another architecture: names the layer
-        t.load_state_dict(state)
-        t.say(f"resumed from {path}: continuing at epoch {t.initial_epoch + 1}/{spec.epochs}")
-        set_rng_state(state["rng"])
-    if run_dir is not None:
-        rundir.write_environment(run_dir, device, spec)
-
-    _call(callbacks, "on_train_begin", {})
+        _resume(t, resume)
+    spec, model = t.spec, t.model
+    _call(t.callbacks, "on_train_begin", {})
     reg = getattr(model, "regularization_loss", None)
     has_reg = reg is not None and reg() is not None
-    amp = autocast(device, spec.precision)
+    amp = autocast(t.device, spec.precision)
     for epoch in range(t.initial_epoch, spec.epochs):
         t.epoch = epoch
         model.train()
         if hasattr(loader, "set_epoch"):
             loader.set_epoch(epoch)
-        _call(callbacks, "on_epoch_begin", epoch, {})
+        _call(t.callbacks, "on_epoch_begin", epoch, {})
         t.train_metrics.reset()
-        _train_epoch(t, step_model, loader, loss_fn, schedule, amp, has_reg, device)
+        train_epoch(t, loader, step, amp, has_reg)
         distributed.sum_metrics(t.train_metrics)
         logs = t.train_metrics.compute()
         if t.diverged:  # stopped mid-epoch: no validation, no epoch-end hooks, no checkpoint
@@ -316,43 +257,33 @@ def _fit(
             break
         if val_loader is not None:
             val_metrics.reset()
-            _evaluate_loader(
-                model if world > 1 else step_model,
-                val_loader,
-                loss_fn,
-                val_metrics,
-                amp,
-                device,
-                spec.channels_last,
-            )
+            evaluate_loader(t, val_loader, eval_step, val_metrics, amp)
             distributed.sum_metrics(val_metrics)
             logs.update({f"val_{k}": v for k, v in val_metrics.compute().items()})
-        logs["lr"] = optimizer.param_groups[0]["lr"]
+        logs["lr"] = t.optimizer.param_groups[0]["lr"]
+        _epoch_scheduler_step(t, logs)
         t.history.append(epoch, logs)
-        _call(callbacks, "on_epoch_end", epoch, logs)
-        if run_dir is not None and not t.diverged:
-            t.save_checkpoint(run_dir / "checkpoints" / "last.safetensors")
+        _call(t.callbacks, "on_epoch_end", epoch, logs)
         if t.stop_training:
             break
     if t.diverged:
         t.history.stop_reason = "nan"
     elif t.stop_training:
         t.history.stop_reason = "stopped"
-    _call(callbacks, "on_train_end", {})
-    if t.diverged and run_dir is not None:
-        _restore_last_good(t, run_dir / "checkpoints" / "last.safetensors")
-    if run_dir is not None:
-        rundir.finish(run_dir, model, t.history)
+    _call(t.callbacks, "on_train_end", {})
     return t.history
 
 
-def _restore_last_good(t: Trainer, path: Path) -> None:
-    """After divergence, go back to the last checkpoint's weights unless a callback
-    (EarlyStopping's best weights) already left finite ones."""
-    if all(torch.isfinite(p).all() for p in t.model.parameters()) or not path.exists():
+def _epoch_scheduler_step(t: Trainer, logs: dict) -> None:
+    """Step a per-epoch scheduler after validation and before the epoch-end callbacks (so a
+    checkpoint written there holds the stepped state); ReduceLROnPlateau reads val_loss (else
+    loss)."""
+    if t.scheduler is None or t.scheduler_interval != "epoch":
         return
-    t.model.load_state_dict(load_checkpoint(path)["model"])
-    t.say(f"restored the weights of the last good checkpoint ({path}).")
+    if isinstance(t.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        t.scheduler.step(logs.get("val_loss", logs.get("loss")))
+    else:
+        t.scheduler.step()
 
 
 def _call(callbacks, hook: str, *args) -> None:
@@ -360,143 +291,44 @@ def _call(callbacks, hook: str, *args) -> None:
         getattr(cb, hook)(*args)
 
 
-def _overrides(cb: Callback, hook: str) -> bool:
-    return getattr(type(cb), hook) is not getattr(Callback, hook)
-
-
-def _train_epoch(t: Trainer, model, loader, loss_fn, schedule, amp, has_reg, device) -> None:
-    """One pass over the training batches: forward, loss, backward, (accumulated) step."""
-    optimizer, scaler, spec, metrics = t.optimizer, t.scaler, t.spec, t.train_metrics
-    begin = [cb for cb in t.callbacks if _overrides(cb, "on_batch_begin")]
-    end = [cb for cb in t.callbacks if _overrides(cb, "on_batch_end")]
-    accum, clip_norm, clip_value = spec.accumulate, spec.clip_grad_norm, spec.clip_grad_value
-    groups = optimizer.param_groups
-    # DDP: micro-batches that do not end an accumulation group skip the gradient all-reduce
-    skip_sync = (
-        model.no_sync if accum > 1 and hasattr(model, "no_sync") and t.steps_per_epoch else None
-    )
-    logs: dict = {}
-    pending = False
-    for i, (xb, yb) in enumerate(loader):
-        xb, yb = _to_device(xb, device, spec.channels_last), yb.to(device, non_blocking=True)
-        if t.example_batch is None:
-            t.example_batch = xb
-        for cb in begin:
-            cb.on_batch_begin(i, logs)
-        if schedule is not None:
-            factor = schedule(t.global_step)
-            for group in groups:
-                group["lr"] = group["initial_lr"] * factor
-        if i % accum == 0:
-            optimizer.zero_grad(set_to_none=True)
-        pending = (i + 1) % accum != 0
-        with (
-            skip_sync()
-            if skip_sync and pending and i + 1 < t.steps_per_epoch
-            else contextlib.nullcontext()
-        ):
-            with amp:
-                out = model(xb)
-                loss = loss_fn(out, yb)
-                if has_reg:
-                    loss = loss + t.model.regularization_loss()
-            scaled = loss / accum if accum > 1 else loss
-            (scaler.scale(scaled) if scaler else scaled).backward()
-        if not pending:
-            _step(optimizer, scaler, t.model, clip_norm, clip_value)
-        t.global_step += 1
-        metrics.update(out, yb, loss)
-        t.batches_seen = i + 1
-        if end:
-            logs["loss"] = loss.detach()
-            for cb in end:
-                cb.on_batch_end(i, logs)
-            if t.diverged:
-                return
-    if pending:
-        _step(optimizer, scaler, t.model, clip_norm, clip_value)
-
-
-def _step(optimizer, scaler, model, clip_norm, clip_value) -> None:
-    """Clip (after unscaling fp16 gradients) and take one optimizer step."""
-    if scaler is not None and (clip_norm or clip_value):
-        scaler.unscale_(optimizer)
-    if clip_norm:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
-    if clip_value:
-        torch.nn.utils.clip_grad_value_(model.parameters(), clip_value)
-    if scaler is not None:
-        scaler.step(optimizer)
-        scaler.update()
-    else:
-        optimizer.step()
-
-
-def _to_device(x, device, channels_last: bool):
-    if isinstance(x, dict):
-        return {k: v.to(device, non_blocking=True) for k, v in x.items()}
-    x = x.to(device, non_blocking=True)
-    return x.contiguous(memory_format=torch.channels_last) if channels_last and x.dim() == 4 else x
-
-
-@torch.no_grad()
-def _evaluate_loader(
-    model, loader, loss_fn, metrics: Metrics, amp, device, channels_last=False
-) -> None:
-    was_training = model.training
-    model.eval()
-    for xb, yb in loader:
-        xb, yb = _to_device(xb, device, channels_last), yb.to(device, non_blocking=True)
-        with amp:
-            out = model(xb)
-            loss = loss_fn(out, yb) if loss_fn is not None else None
-        metrics.update(out, yb, loss)
-    model.train(was_training)
-
-
 def evaluate(
     model: nn.Module,
-    x,
-    y=None,
+    x: Any,
+    y: Any = None,
     *,
     batch_size: int = 256,
-    loss=None,
-    metrics=None,
+    loss: str | dict | Callable | None = None,
+    metrics: Sequence | dict | None = None,
     task: str | None = None,
     device: str = "auto",
     precision: str = "fp32",
+    eval_step: Step | None = None,
 ) -> dict:
     """Loss and metrics on a dataset; classification adds `confusion_matrix` and `per_class`.
 
-    The loss and metrics default to those the model was trained with (`model.metadata`).
+    The loss and metrics default to those the model was trained with (`model.metadata`);
+    both also take your own objects, as in `fit`, and `eval_step(batch, trainer)` replaces
+    the built-in step.
     """
     meta = getattr(model, "metadata", {})
-    spec = parse_train_spec(
-        {
-            k: v
-            for k, v in {
-                "loss": loss or meta.get("loss"),
-                "metrics": metrics or meta.get("metrics"),
-            }.items()
-            if v
-        }
-    )
+    named, own = split_metrics(metrics if metrics is not None else meta.get("metrics"))
+    spec_loss = None if is_own(loss) else loss or meta.get("loss")
+    spec = parse_train_spec({k: v for k, v in {"loss": spec_loss, "metrics": named}.items() if v})
     task = task or meta.get("task")
-    dev = pick_device(device)
-    model.to(dev)
-    loss_spec = default_loss(task, spec.loss)
-    loss_fn, from_logits = make_loss(loss_spec, output_activation(model), dev)
-    kind = task_kind(loss_spec.type, task)
-    specs = (
-        spec.metrics
-        if spec.metrics is not None
-        else default_metrics(kind, task == "language_model")
+    t = Trainer(model, None, TrainSpec(verbose=0), [], Console(), None)
+    t.device = pick_device(device)
+    model.to(t.device)
+    loss_fn, kind, from_logits = loss_and_kind(task, spec, loss, output_activation(model), t.device)
+    t.loss_fn = on_device(loss_fn, t.device)
+    own = {k: on_device(m, t.device) for k, m in own.items()}
+    confusion = kind not in (None, "regression") and task != "language_model"
+    custom = eval_step is not None
+    result = make_metrics(spec.metrics, own, kind, from_logits, task, custom, confusion=confusion)
+    result.reset()
+    loader = make_loader(
+        x if y is None else (x, y), batch_size, shuffle=False, seed=0, device=t.device
     )
-    result = Metrics(
-        specs, kind, from_logits, confusion=kind != "regression" and task != "language_model"
-    )
-    loader = make_loader(x if y is None else (x, y), batch_size, shuffle=False, seed=0, device=dev)
-    _evaluate_loader(model, loader, loss_fn, result, autocast(dev, precision), dev)
+    evaluate_loader(t, loader, eval_step or default_step, result, autocast(t.device, precision))
     logs = result.compute()
     if result.confusion and "confusion" in result.state:
         logs["confusion_matrix"] = result.confusion_matrix()
@@ -505,7 +337,9 @@ def evaluate(
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x, *, batch_size: int = 256, device: str = "auto") -> torch.Tensor:
+def predict(
+    model: nn.Module, x: Any, *, batch_size: int = 256, device: str = "auto"
+) -> torch.Tensor:
     """The model's outputs for `x` (a tensor, array, or iterable of batches), on the CPU."""
     dev = pick_device(device)
     model.to(dev)
@@ -515,7 +349,7 @@ def predict(model: nn.Module, x, *, batch_size: int = 256, device: str = "auto")
         batches = torch.as_tensor(x).split(batch_size)
     else:
         batches = (b[0] if isinstance(b, tuple | list) else b for b in x)
-    outs = [model(_to_device(torch.as_tensor(xb), dev, False)).float().cpu() for xb in batches]
+    outs = [model(to_device(torch.as_tensor(xb), dev)).float().cpu() for xb in batches]
     model.train(was_training)
     if not outs:
         return torch.empty(0)

@@ -9,14 +9,18 @@ the positive class (sklearn's average='binary'); RMSE and R2 average over output
 
 from __future__ import annotations
 
+import copy
 import math
+import re
 
 import torch
 import torch.nn.functional as F
 
-from brickwork.spec.train import MetricSpec
+from brickwork.errors import BrickworkError
+from brickwork.spec.train import METRICS, MetricSpec
 
 NEEDS_CONFUSION = {"precision", "recall", "f1"}
+RESERVED = {"loss", "lr", *METRICS}  # names your own metrics cannot take
 
 
 def metric_name(spec: MetricSpec) -> str:
@@ -24,27 +28,99 @@ def metric_name(spec: MetricSpec) -> str:
     return f"top{spec.options.get('k', 5)}_accuracy" if spec.type == "top_k_accuracy" else spec.type
 
 
-class Metrics:
-    """Loss and metrics over one pass; `kind` is 'multiclass', 'binary' or 'regression'.
+def is_metric_object(obj) -> bool:
+    """An object with update/compute/reset, such as a torchmetrics metric."""
+    return all(callable(getattr(obj, name, None)) for name in ("update", "compute", "reset"))
 
-    `confusion=True` also keeps the confusion matrix (evaluate and plots use it).
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+def split_metrics(metrics) -> tuple[list | None, dict[str, object]]:
+    """`metrics=` of fit/evaluate -> (built-in names and mappings for the spec, your own by name).
+
+    Your own are objects with update/compute/reset (torchmetrics works unchanged), logged under
+    their class name in snake_case (`MulticlassAccuracy` -> `multiclass_accuracy`), or functions
+    `(output, target) -> tensor`, logged under the function's name; a dict `{name: metric}` names
+    them yourself. None stays None (the task's default metrics).
+    """
+    if metrics is None:
+        return None, {}
+    items = metrics.items() if isinstance(metrics, dict) else [(None, m) for m in _listed(metrics)]
+    named, own = [], {}
+    for key, m in items:
+        if isinstance(m, str | dict | MetricSpec):
+            named.append(m)  # a built-in logs under its own name
+            continue
+        if not (is_metric_object(m) or callable(m)):
+            raise BrickworkError(
+                f"metrics: {type(m).__name__} is neither a metric name, an object with "
+                "update/compute/reset (e.g. a torchmetrics metric) nor a function "
+                "(output, target) -> tensor."
+            )
+        name = key or (_snake(type(m).__name__) if is_metric_object(m) else m.__name__)
+        if (
+            name == "<lambda>"
+            or name in own
+            or name in RESERVED
+            or re.fullmatch(r"top\d+_accuracy", name)
+        ):
+            raise BrickworkError(
+                f"metrics: cannot log a metric as '{name}' (unnamed, taken, or reserved); pass "
+                "metrics={'my_name': metric, ...} to name it."
+            )
+        own[name] = m
+    return named, own
+
+
+def _listed(metrics) -> list:
+    return (
+        [metrics]
+        if isinstance(metrics, str | dict) or not hasattr(metrics, "__iter__")
+        else list(metrics)
+    )
+
+
+class Metrics:
+    """Loss and metrics over one pass; `kind` is 'multiclass', 'binary' or 'regression' (None
+    when only your own metrics are kept).
+
+    `confusion=True` also keeps the confusion matrix (evaluate and plots use it). `own` holds
+    your metrics by name (see `split_metrics`): objects are updated with `(output, target)` and
+    read with `compute()`; a function's batch values are averaged over samples on the device.
     """
 
     def __init__(
-        self, specs: list[MetricSpec], kind: str, from_logits: bool = True, confusion: bool = False
+        self,
+        specs: list[MetricSpec],
+        kind: str | None,
+        from_logits: bool = True,
+        confusion: bool = False,
+        own: dict[str, object] | None = None,
     ):
         self.specs = list(specs)
         self.kind = kind
         self.from_logits = from_logits
         names = {s.type for s in self.specs}
-        self.confusion = confusion or bool(names & NEEDS_CONFUSION)
+        self.confusion = kind is not None and (confusion or bool(names & NEEDS_CONFUSION))
         self.want_ppl = "perplexity" in names
+        self.own = dict(own or {})
         self.state: dict[str, torch.Tensor] = {}
         self.count = 0
+
+    def copy(self) -> Metrics:
+        """Fresh counters with copies of your metric objects (validation keeps its own)."""
+        return Metrics(
+            self.specs, self.kind, self.from_logits, self.confusion, copy.deepcopy(self.own)
+        )
 
     def reset(self) -> None:
         self.state = {}
         self.count = 0
+        for m in self.own.values():
+            if is_metric_object(m):
+                m.reset()
 
     def _acc(self, name: str, value: torch.Tensor) -> None:
         if name in self.state:
@@ -53,21 +129,43 @@ class Metrics:
             self.state[name] = value
 
     @torch.no_grad()
-    def update(self, out: torch.Tensor, y: torch.Tensor, loss: torch.Tensor | None = None) -> None:
-        """Add one batch: `out` the model output, `y` the targets, `loss` the batch's mean loss."""
-        tokens = out.dim() > 2 and y.dim() == out.dim() - 1
+    def update(
+        self,
+        out: torch.Tensor | None,
+        y: torch.Tensor,
+        loss: torch.Tensor | None = None,
+        parts: dict[str, torch.Tensor] | None = None,
+    ) -> None:
+        """Add one batch: `out` the model output (None: only losses), `y` the targets, `loss`
+        the batch's mean loss, `parts` other per-batch means to log (a custom step's losses)."""
+        if out is None and (self.specs or self.own):
+            raise BrickworkError(
+                "metrics: computing them needs the step's output; return "
+                '{"loss": ..., "output": model_output} from your train_step/eval_step, or ask '
+                "for no metrics."
+            )
+        if self.own:
+            self._update_own(out, y)
+        tokens = out is not None and out.dim() > 2 and y.dim() == out.dim() - 1
         if tokens:  # language model: every position is one sample
             out, y = out.reshape(-1, out.shape[-1]), y.reshape(-1)
-        n = y.shape[0]
+        n = y.shape[0] if y.dim() else 1
         self.count += n
         if loss is not None:  # under no_grad: no detach needed
             if "loss" in self.state:
                 self.state["loss"].add_(loss, alpha=n)  # one op per step: the hot loop calls this
             else:
                 self.state["loss"] = loss.float() * n
+        for name, value in (parts or {}).items():
+            self._acc(f"part:{name}", value.detach().float() * n)
+        if out is None or self.kind is None:
+            return
         if self.kind == "regression":
             self._regression(out, y)
-            return
+        else:
+            self._classes(out, y, n)
+
+    def _classes(self, out: torch.Tensor, y: torch.Tensor, n: int) -> None:
         if self.kind == "binary":
             pred = (out.reshape(n, -1)[:, 0] > (0.0 if self.from_logits else 0.5)).long()
             y = y.reshape(n, -1)[:, 0].round().long()
@@ -99,6 +197,15 @@ class Metrics:
             )
             self._acc("nll", F.nll_loss(logp, y, reduction="sum"))
 
+    def _update_own(self, out: torch.Tensor, y: torch.Tensor) -> None:
+        n = y.shape[0] if y.dim() else 1
+        for name, m in self.own.items():
+            if is_metric_object(m):
+                m.update(out, y)
+            else:
+                self._acc(f"fn:{name}", _scalar(m(out, y), name).detach().float() * n)
+                self._acc(f"fn_n:{name}", torch.tensor(float(n), device=out.device))
+
     def _regression(self, out: torch.Tensor, y: torch.Tensor) -> None:
         dtype = torch.float32 if out.device.type == "mps" else torch.float64
         n = y.shape[0]
@@ -119,6 +226,29 @@ class Metrics:
         logs: dict[str, float] = {}
         if "loss" in s:
             logs["loss"] = float(s["loss"]) / n
+        logs.update({k[5:]: float(v) / n for k, v in s.items() if k.startswith("part:")})
+        logs.update(self._builtin(s, n))
+        logs.update(self._compute_own(s))
+        return logs
+
+    def _compute_own(self, s: dict[str, torch.Tensor]) -> dict[str, float]:
+        logs: dict[str, float] = {}
+        for name, m in self.own.items():
+            if not is_metric_object(m):
+                total, count = s.get(f"fn:{name}"), s.get(f"fn_n:{name}")
+                logs[name] = float(total / count) if total is not None else float("nan")
+                continue
+            value = m.compute()
+            if isinstance(value, dict):  # a torchmetrics MetricCollection
+                logs.update(
+                    {f"{name}_{k}": float(_scalar(v, f"{name}.{k}")) for k, v in value.items()}
+                )
+            else:
+                logs[name] = float(_scalar(torch.as_tensor(value), name))
+        return logs
+
+    def _builtin(self, s: dict[str, torch.Tensor], n: int) -> dict[str, float]:
+        logs: dict[str, float] = {}
         for spec in self.specs:
             name = metric_name(spec)
             if spec.type == "accuracy":
@@ -183,6 +313,17 @@ class Metrics:
             "f1": float(f1[seen].mean()),
             "per_class": per_class,
         }
+
+
+def _scalar(value, name: str) -> torch.Tensor:
+    """One number from a metric, or an error naming it."""
+    value = torch.as_tensor(value)
+    if value.numel() != 1:
+        raise BrickworkError(
+            f"metric '{name}' gave a tensor of shape {list(value.shape)}; a metric must give one "
+            "number (for per-class values, set average= or wrap it in a function)."
+        )
+    return value.reshape(())
 
 
 def default_metrics(kind: str, language_model: bool = False) -> list[MetricSpec]:

@@ -16,15 +16,36 @@ import torch.nn.functional as F
 from torch import nn
 
 from brickwork.errors import BrickworkError
-from brickwork.spec.train import LossSpec, OptimizerSpec, ScheduleSpec
+from brickwork.spec.train import (
+    LossSpec,
+    OptimizerSpec,
+    ScheduleSpec,
+    check_optimizer_settings,
+    torch_optimizers,
+)
 
-OPTIMIZERS = {
-    "sgd": torch.optim.SGD,
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-    "rmsprop": torch.optim.RMSprop,
-    "adagrad": torch.optim.Adagrad,
-}
+
+def optimizer_class(name: str) -> type[torch.optim.Optimizer]:
+    """The class a spec's `optimizer.type` names: a torch.optim class, or `package.module:Class`
+    (imported here, when training starts, never while a spec is only validated)."""
+    if ":" not in name:
+        return torch_optimizers()[name]
+    from brickwork.train.callbacks import _import
+
+    cls = _import(name)
+    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+        raise BrickworkError(
+            f"train.optimizer: '{name}' is a {type(cls).__name__}, not a torch.optim.Optimizer "
+            "subclass; point type: at an optimizer class."
+        )
+    return cls
+
+
+def _checked(cls: type, settings: dict, where: str) -> None:
+    try:
+        check_optimizer_settings(cls, settings)
+    except ValueError as e:
+        raise BrickworkError(f"{where}: {e}.") from None
 
 
 def make_optimizer(model: nn.Module, spec: OptimizerSpec, lr: float) -> torch.optim.Optimizer:
@@ -32,38 +53,45 @@ def make_optimizer(model: nn.Module, spec: OptimizerSpec, lr: float) -> torch.op
 
     Frozen parameters are included but get no gradient, so the optimizer leaves them
     untouched; a layer unfrozen during training (gradual unfreezing) then trains without a
-    new optimizer, and a resumed run finds the same groups.
+    new optimizer, and a resumed run finds the same groups. Settings are the class's own
+    arguments (checked against its signature); YAML lists become tuples (`betas: [0.9, 0.99]`).
     """
     if not any(p.requires_grad for p in model.parameters()):
         raise BrickworkError(
             "the model has no trainable parameters (all are frozen); unfreeze some layers or set "
             "`trainable: true`."
         )
+    cls = optimizer_class(spec.type)
     options = spec.options
-    groups = param_groups(model, options.pop("param_groups", None) or [], spec.type)
+    groups = param_groups(model, options.pop("param_groups", None) or [], cls)
+    _checked(cls, options, "train.optimizer")
     for group in [options, *groups]:
-        if "betas" in group:
-            group["betas"] = tuple(group["betas"])
+        for key, value in group.items():
+            if isinstance(value, list) and key != "params":
+                group[key] = tuple(value)
     try:
-        optimizer = OPTIMIZERS[spec.type](groups, lr=lr, **options)
+        optimizer = cls(groups, lr=lr, **options)
     except (TypeError, ValueError) as e:
         raise BrickworkError(
             f"train.optimizer: {spec.type} rejected its settings {options}: {e}."
         ) from None
+    return with_initial_lr(optimizer)
+
+
+def with_initial_lr(optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+    """Record each group's base lr (`initial_lr`), which the spec's schedules multiply."""
     for group in optimizer.param_groups:
         group.setdefault("initial_lr", group["lr"])
     return optimizer
 
 
-def param_groups(model: nn.Module, specs: list, kind: str) -> list[dict]:
+def param_groups(model: nn.Module, specs: list, cls: type) -> list[dict]:
     """`[{layers: [head], lr: 0.01}, ...]` -> torch parameter groups; unlisted layers form the first
     group.
 
     `layers` are layer names or glob patterns; a parameter belongs to the first group that
     matches its layer. Each group may also set the optimizer's own settings (weight_decay, ...).
     """
-    from brickwork.spec.train import OPTIMIZER_OPTIONS
-
     named = list(model.named_parameters())
     owner = {n: _layer_of(model, n) for n, _ in named}
     taken: set[str] = set()
@@ -73,17 +101,12 @@ def param_groups(model: nn.Module, specs: list, kind: str) -> list[dict]:
         if not isinstance(raw, dict) or "layers" not in raw:
             raise BrickworkError(
                 f"{where}: a parameter group is a mapping with `layers:` (names or globs) and "
-                f"settings such as `lr:`, found {raw!r}."
+                f"settings such as `lr:`, found {str(raw)[:80]!r}."
             )
         group = dict(raw)
         patterns = group.pop("layers")
         patterns = [patterns] if isinstance(patterns, str) else list(patterns)
-        for key in group:
-            if key != "lr" and key not in OPTIMIZER_OPTIONS[kind] - {"param_groups"}:
-                raise BrickworkError(
-                    f"{where}: unknown setting '{key}' for {kind}; a group takes layers, lr and "
-                    f"{', '.join(sorted(OPTIMIZER_OPTIONS[kind] - {'param_groups'}))}."
-                )
+        _checked(cls, group, where)
         chosen = [
             n
             for n, _ in named
@@ -239,3 +262,92 @@ def _like(y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     if y.shape != out.shape and y.numel() == out.numel():
         y = y.reshape(out.shape)
     return y.to(out.dtype)
+
+
+def user_optimizer(model: nn.Module, optimizer) -> torch.optim.Optimizer:
+    """Your optimizer for fit: a torch.optim instance over the model's parameters, or a factory
+    `params -> optimizer` called with them. An optimizer holding parameters that are not the
+    model's would train something else, so it is refused."""
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        if not callable(optimizer):
+            raise BrickworkError(
+                f"optimizer: {type(optimizer).__name__} is neither a torch.optim optimizer, a "
+                "factory params -> optimizer, a torch.optim class name nor a mapping {type: ...}."
+            )
+        made = optimizer(model.parameters())
+        if not isinstance(made, torch.optim.Optimizer):
+            raise BrickworkError(
+                f"optimizer: the factory returned a {type(made).__name__}, not a torch.optim "
+                "optimizer; it is called with model.parameters() and must return one."
+            )
+        optimizer = made
+    own = {id(p) for p in model.parameters()}
+    foreign = sum(id(p) not in own for g in optimizer.param_groups for p in g["params"])
+    if foreign:
+        raise BrickworkError(
+            f"optimizer: {foreign} of its parameters do not belong to the model given to fit (was "
+            "it built on another copy of the model?); build it on model.parameters()."
+        )
+    return with_initial_lr(optimizer)
+
+
+INTERVALS = {"batch": "batch", "step": "batch", "epoch": "epoch"}
+
+
+def user_scheduler(scheduler, interval: str | None, optimizer: torch.optim.Optimizer):
+    """(scheduler, 'batch' | 'epoch'): a torch.optim.lr_scheduler object (or one with
+    step/state_dict) built on fit's optimizer, or a factory `optimizer -> scheduler`.
+
+    The interval must be said (`scheduler_interval="batch"` for OneCycleLR and other per-step
+    schedules, "epoch" for StepLR-like ones): stepping a schedule at the wrong rate trains
+    quietly with the wrong learning rates."""
+    if interval not in INTERVALS:
+        raise BrickworkError(
+            f"scheduler_interval: got {str(interval)[:20]!r}; a scheduler object needs "
+            "scheduler_interval='batch' (stepped after every optimizer step, e.g. OneCycleLR) or "
+            "'epoch' (after each epoch's validation, e.g. StepLR, ReduceLROnPlateau)."
+        )
+    if not hasattr(scheduler, "state_dict") and callable(scheduler):
+        scheduler = scheduler(optimizer)
+    if not all(callable(getattr(scheduler, n, None)) for n in ("step", "state_dict")):
+        raise BrickworkError(
+            f"scheduler: a {type(scheduler).__name__} has no step()/state_dict(); pass a "
+            "torch.optim.lr_scheduler object or a factory optimizer -> scheduler."
+        )
+    if getattr(scheduler, "optimizer", optimizer) is not optimizer:
+        raise BrickworkError(
+            "scheduler: it was built on another optimizer than the one fit trains with, so it "
+            "would change nothing; build it on the optimizer you pass to fit (or pass a factory)."
+        )
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) and interval != "epoch":
+        raise BrickworkError(
+            "scheduler: ReduceLROnPlateau follows an epoch metric; use scheduler_interval='epoch'."
+        )
+    return scheduler, INTERVALS[interval]
+
+
+LOSS_KINDS = {  # what a torch loss module says about the outputs, for the built-in metrics
+    nn.CrossEntropyLoss: ("multiclass", True),
+    nn.NLLLoss: ("multiclass", True),
+    nn.BCEWithLogitsLoss: ("binary", True),
+    nn.BCELoss: ("binary", False),
+    nn.MSELoss: ("regression", True),
+    nn.L1Loss: ("regression", True),
+    nn.HuberLoss: ("regression", True),
+    nn.SmoothL1Loss: ("regression", True),
+}
+
+
+def user_loss(loss, activation: str | None) -> tuple[Callable, str | None, bool]:
+    """(loss_fn, kind or None, from_logits) for your loss: any nn.Module or callable
+    `(output, target) -> tensor`. The kind ('multiclass', 'binary', 'regression') comes from a
+    torch loss class; for anything else it is None and the task says it (fit's `task=`)."""
+    if not callable(loss):
+        raise BrickworkError(
+            f"loss: {type(loss).__name__} is neither a loss name, a mapping {{type: ...}}, an "
+            "nn.Module nor a function (output, target) -> tensor."
+        )
+    for cls, (kind, from_logits) in LOSS_KINDS.items():
+        if isinstance(loss, cls):
+            return loss, kind, from_logits
+    return loss, None, activation not in ("softmax", "log_softmax", "sigmoid")

@@ -29,8 +29,7 @@ import torch
 
 from brickwork.errors import BrickworkError
 from brickwork.files import atomic_write, remove_stale_temps
-from brickwork.models.io import save_model, versions
-from brickwork.train import plots
+from brickwork.models.io import versions
 from brickwork.train.callbacks import CSVLogger, ModelCheckpoint
 from brickwork.train.tensorboard import TensorBoard
 
@@ -152,10 +151,3 @@ def run_callbacks(run_dir: Path, has_validation: bool, callbacks: list) -> list:
         )
     )
     return added
-
-
-def finish(run_dir: Path, model, history) -> None:
-    """The final model and the learning curves."""
-    last = {k: v[-1] for k, v in history.history.items() if v}
-    save_model(model, run_dir / "model.safetensors", train_metrics=last)
-    plots.learning_curves(history.history, run_dir / "plots" / "learning_curves.png")

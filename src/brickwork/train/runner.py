@@ -1,4 +1,4 @@
-"""From a run spec to a finished run directory: data, model, fit, test, plots, model file.
+"""Training from scratch: a run spec prepared into a model and data, run by the run layer.
 
 This is what `brickwork train` runs; from Python:
 
@@ -10,33 +10,20 @@ This is what `brickwork train` runs; from Python:
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from brickwork.errors import BrickworkError
 from brickwork.files import atomic_write
-from brickwork.models.io import save_model
 from brickwork.spec.run import RunSpec, parse_run_spec
-from brickwork.train import distributed, plots, rundir
+from brickwork.train import distributed, rundir
 from brickwork.train.device import pick_device, seed_everything
-from brickwork.train.loop import History, evaluate, fit, predict
-from brickwork.train.optim import output_activation
-from brickwork.trust import TrustCode, loading, trusting
+from brickwork.train.run import PreparedRun, RunResult, resumable, run_prepared
+from brickwork.trust import TrustCode, loading
 
-
-@dataclass
-class RunResult:
-    run_dir: Path
-    history: History
-    test_metrics: dict
-
-
-def has_rows(split) -> bool:
-    return split is not None and len(split.y) > 0
+__all__ = ["RunResult", "load_run", "model_path", "spec_from_run", "train_from_spec"]
 
 
 def load_run(spec: RunSpec):
@@ -143,17 +130,15 @@ def train_from_spec(
     Under torchrun every process calls this; rank 0 alone writes the run directory. A resumed
     run's spec is read from its directory, so code it names (custom layers, callbacks) is
     imported only if `trust_code` allows it (brickwork.trust). A new run that fails before its
-    first epoch leaves no directory behind.
+    first epoch leaves no directory behind. A spec with a `finetune:` section is run by
+    `brickwork.finetune.finetune_from_spec` (the CLI's `brickwork train` picks it for you).
     """
-    if (
-        spec.finetune is not None
-    ):  # a fine-tuning spec starts from its base model: brickwork.finetune
-        from brickwork.finetune.run import finetune_from_spec
-
-        with trusting(trust_code):
-            return finetune_from_spec(
-                spec, runs_dir=runs_dir, name=name, resume=resume, device=device
-            )
+    if spec.finetune is not None:
+        raise BrickworkError(
+            "this spec has a finetune: section, so it fine-tunes a base model; run it with "
+            "brickwork.finetune.finetune_from_spec(spec) (or `brickwork train`/`brickwork "
+            "finetune` on the command line)."
+        )
     distributed.init_from_env(pick_device(device or spec.train.device))
     main = distributed.is_main()
     stored = Path(resume) / "spec.yaml" if resume is not None else None
@@ -162,9 +147,7 @@ def train_from_spec(
     if resume is not None:
         run_dir = resumable(resume)
     elif main:
-        given = os.environ.get(
-            "BRICKWORK_RUN_DIR"
-        )  # chosen by `brickwork train --nproc` before launching
+        given = os.environ.get("BRICKWORK_RUN_DIR")  # chosen by `brickwork train --nproc`
         run_dir = Path(given) if given else rundir.new_run_dir(runs_dir, name or spec.name)
         created = None if given else run_dir
         distributed.remember_run_dir(runs_dir, run_dir)
@@ -175,7 +158,7 @@ def train_from_spec(
 
 
 def _train(spec: RunSpec, run_dir: Path | None, main: bool, resumed: bool, device) -> RunResult:
-    """The run itself: spec copy, data and model, fit, then test metrics and the model file."""
+    """The run itself: the spec copy, data and model, then the run layer (fit, test, model)."""
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(
@@ -188,77 +171,8 @@ def _train(spec: RunSpec, run_dir: Path | None, main: bool, resumed: bool, devic
         model, bundle = load_run(spec)
     if run_dir is not None:  # the run's name (--name, a '-2' suffix), not only the spec's
         model.metadata["name"] = Path(run_dir).name
-    forced = {"device": device} if device else {}
-    train = spec.train.model_copy(update=forced)
-    val = bundle.val if has_rows(bundle.val) else None
-    history = fit(
-        model,
-        bundle.train,
-        validation_data=val,
-        run_dir=run_dir,
-        resume=run_dir if resumed else None,
-        task=bundle.task,
-        train=train,
-    )
-    test_metrics = evaluate_and_save(run_dir, model, bundle, history, train) if main else {}
-    return RunResult(run_dir, history, test_metrics)
-
-
-def resumable(run_dir: str | Path) -> Path:
-    """`run_dir` if it holds a checkpoint to resume from, else a clear error (`fit` removes
-    the temp files a killed writer left in it, rundir.write_environment)."""
-    run_dir = Path(run_dir)
-    if not rundir.started(run_dir):
-        raise BrickworkError(
-            f"cannot resume '{run_dir}': it has no checkpoints/last.safetensors (a run directory "
-            "gets one after its first epoch)."
-        )
-    return run_dir
-
-
-def evaluate_and_save(run_dir: Path, model, bundle, history, train) -> dict:
-    """After training: test metrics and plots, and the final model file with its metrics."""
-    if not has_rows(bundle.test) or history.stop_reason == "nan":
-        return {}
-    test_metrics = evaluate(
-        model, bundle.test, batch_size=train.eval_batch_size or 256, device=train.device
-    )
-    if "target_scaler" in (bundle.extra or {}):  # series: loss/metrics are on scaled targets
-        from brickwork.data.timeseries import errors_in_data_units
-
-        pred = predict(model, bundle.test.x, device=train.device).reshape(bundle.test.y.shape)
-        test_metrics.update(errors_in_data_units(bundle.extra, pred, bundle.test.y))
-        test_metrics["units"] = (
-            "loss and metrics on standardised targets; *_data_units in the data's units of "
-            + ", ".join(bundle.extra["target_columns"])
-        )
-    _test_plots(run_dir, model, bundle, test_metrics, train.device)
-    scalars = {k: v for k, v in test_metrics.items() if isinstance(v, float)}
-    atomic_write(run_dir / "test_metrics.json", json.dumps(test_metrics, indent=2).encode())
-    save_model(
-        model,
-        run_dir / "model.safetensors",
-        train_metrics={k: v[-1] for k, v in history.history.items()},
-        test_metrics=scalars,
-    )
-    return test_metrics
-
-
-def _test_plots(run_dir: Path, model, bundle, metrics: dict, device: str) -> None:
-    """Confusion matrix and misclassified test images (classification only)."""
-    if "confusion_matrix" not in metrics:
-        return
-    plots.confusion_matrix(
-        metrics["confusion_matrix"], bundle.class_names, run_dir / "plots" / "confusion_matrix.png"
-    )
-    x, y = bundle.test.x, bundle.test.y
-    if x.dim() != 4 or y.dim() != 1:
-        return
-    out = predict(model, x[:2000], device=device)
-    threshold = 0.5 if output_activation(model) == "sigmoid" else 0.0
-    pred = out.argmax(-1) if out.shape[-1] > 1 else (out[:, 0] > threshold).long()
-    plots.misclassified(
-        x[:2000], y[:2000].long(), pred, bundle.class_names, run_dir / "plots" / "misclassified.png"
+    return run_prepared(
+        PreparedRun(model, bundle, spec.train), run_dir, resume=resumed, device=device
     )
 
 
