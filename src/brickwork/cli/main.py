@@ -12,8 +12,8 @@ import importlib
 import os
 import sys
 
-from brickwork import __version__
 from brickwork.errors import BrickworkError
+from brickwork.version import __version__
 
 COMMAND_MODULES = [
     "brickwork.cli.model_cmds",

@@ -121,12 +121,12 @@ def cmd_generate(args) -> int:
     from brickwork.generate import generate
 
     model, path = _load(args.model)
-    if not model.metadata.get("vocab"):
+    if not model.card.vocab:
         raise BrickworkError(
             f"'{path}' has no vocabulary in its metadata, so it is not a language model trained "
             "on a `text` dataset."
         )
-    vocab = Vocab.from_json(model.metadata["vocab"])
+    vocab = Vocab.from_json(model.card.vocab)
     pieces = generate(
         model,
         vocab,

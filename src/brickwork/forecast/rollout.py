@@ -15,13 +15,14 @@ import torch
 from torch import nn
 
 from brickwork.errors import BrickworkError
+from brickwork.models.card import card_of
 
 
 def series_spec(model: nn.Module):
-    """The `data:` section a series model was trained with (from its metadata)."""
+    """The `data:` section a series model was trained with (from its model card)."""
     from brickwork.spec.data import DataSpec
 
-    data = getattr(model, "metadata", {}).get("data")
+    data = card_of(model).data
     if not data or data.get("dataset") != "timeseries":
         raise BrickworkError(
             "forecasting needs a model trained on a `timeseries` dataset (its file records the "
@@ -33,7 +34,7 @@ def series_spec(model: nn.Module):
 
 def scaler(model: nn.Module, columns: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-column (mean, std) the training data was standardised with (identity when unscaled)."""
-    steps = getattr(model, "metadata", {}).get("preprocessing", {}).get("steps", [])
+    steps = (card_of(model).preprocessing or {}).get("steps", [])
     for step in steps:
         if step.get("op") == "normalize":
             return np.asarray(step["mean"], dtype=np.float64), np.asarray(

@@ -1,17 +1,17 @@
 """The model file: one `.safetensors` file, weights plus JSON metadata, no pickle.
 
-The safetensors header's metadata holds, under the key `brickwork`, a JSON document with
-the model spec, preprocessing, class names, vocabulary, metrics and versions, so
-`load(path)` rebuilds a working model with `build_model(meta["model_spec"])` and nothing
-else: no code runs on load. Every write is atomic (temp file in the same folder, fsync,
-os.replace), so a crash never leaves a half-written file under the real name.
+The safetensors header's metadata holds, under the key `brickwork`, the model card
+(`brickwork.models.card.ModelCard`: spec, preprocessing, class names, vocabulary, metrics,
+versions) as JSON, so `load(path)` rebuilds a working model with
+`build_model(card.model_spec)` and nothing else: no code runs on load. Every write is
+atomic (temp file in the same folder, fsync, os.replace), so a crash never leaves a
+half-written file under the real name.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import platform
 import struct
 import tempfile
 from pathlib import Path
@@ -21,6 +21,8 @@ import torch
 from torch import nn
 
 from brickwork.errors import BrickworkError
+from brickwork.models.card import ModelCard, file_card
+from brickwork.models.card import versions as versions  # re-exported: run directories record it
 
 META_KEY = "brickwork"
 MODEL_FORMAT = "brickwork.model/1"
@@ -104,34 +106,22 @@ def read_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict, s
     return tensors, json.loads(header[META_KEY]), header.get("format", MODEL_FORMAT)
 
 
-def versions() -> dict[str, str]:
-    from brickwork import __version__
-
-    return {
-        "brickwork": __version__,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
-
-
 def model_meta(model: nn.Module) -> dict:
-    """What a model file records about `model`: its spec, input shape and `model.metadata`."""
-    return {
-        "model_spec": getattr(model, "spec", None),
-        "input_shape": getattr(model, "input_shape", None),
-        **getattr(model, "metadata", {}),
-        "versions": versions(),
-    }
+    """What a model file records about `model`: its card (`model.card`) with the spec, shapes
+    and versions, as the JSON document of the header."""
+    return file_card(model).to_header()
 
 
 def save_model(model: nn.Module, path: str | Path, **meta) -> Path:
-    """Save weights and metadata (spec, preprocessing, class_names, vocab, metrics, ...) to `path`.
+    """Save weights and the model card (spec, preprocessing, class_names, vocab, metrics, ...).
 
-    Example:
+    Keyword arguments set card fields (`class_names=...`); other names are kept in
+    `card.extra`. Example:
         save_model(model, "digits.safetensors", class_names=[str(i) for i in range(10)])
         model = brickwork.load("digits.safetensors")
     """
-    return write_safetensors(path, model.state_dict(), {**model_meta(model), **meta}, MODEL_FORMAT)
+    header = file_card(model).updated(**meta).to_header()
+    return write_safetensors(path, model.state_dict(), header, MODEL_FORMAT)
 
 
 def load(
@@ -140,23 +130,24 @@ def load(
     """Rebuild the model saved at `path` (a model file or a training checkpoint), in eval mode.
 
     The model is built from the spec in the file; pass `model=` for a file saved from a plain
-    `nn.Module`. `model.metadata` holds the file's metadata (preprocessing, class names, ...).
+    `nn.Module`. `model.card` holds the file's model card (preprocessing, class names, ...).
     """
     tensors, meta, fmt = read_safetensors(path)
     if fmt == CHECKPOINT_FORMAT:
         tensors = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
         meta = meta.get("model_meta", {})
+    card = ModelCard.from_header(meta, str(path))
     if model is None:
-        if not meta.get("model_spec"):
+        if not card.model_spec:
             raise BrickworkError(
                 f"'{path}' was saved from a plain nn.Module and holds no model spec; build the "
                 "same module and call load(path, model=module)."
             )
         from brickwork.models import build_model
 
-        model = build_model(meta["model_spec"])
+        model = build_model(card.model_spec)
     load_weights(model, tensors, str(path))
-    model.metadata = meta
+    model.card = card
     return model.to(device).eval()
 
 

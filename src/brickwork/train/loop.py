@@ -22,6 +22,7 @@ from rich.console import Console
 from torch import nn
 
 from brickwork.errors import BrickworkError
+from brickwork.models.card import card_of
 from brickwork.models.io import model_meta
 from brickwork.spec.train import LossSpec, TrainSpec, parse_train_spec
 from brickwork.train import distributed, rundir
@@ -191,7 +192,7 @@ def fit(
     """
     base = parse_train_spec(train).model_dump(exclude_unset=True) if train is not None else {}
     spec = parse_train_spec({**base, **options})
-    task = task or getattr(model, "metadata", {}).get("task")
+    task = task or card_of(model).task
     device = distributed.init_from_env(pick_device(spec.device))
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     seed_everything(spec.seed, spec.deterministic)
@@ -245,13 +246,12 @@ def _fit(
         if spec.metrics is not None
         else default_metrics(kind, task == "language_model")
     )
-    if hasattr(model, "metadata") or hasattr(model, "spec"):
-        model.metadata = {
-            **getattr(model, "metadata", {}),
-            "loss": loss_spec.model_dump(),
-            "metrics": [m.model_dump() for m in metric_specs],
-            "task": task,
-        }
+    if hasattr(model, "card"):
+        model.card = model.card.updated(
+            loss=loss_spec.model_dump(),
+            metrics=[m.model_dump() for m in metric_specs],
+            task=task,
+        )
 
     run_dir = Path(run_dir) if run_dir is not None and main else None
     console = Console()
@@ -467,20 +467,20 @@ def evaluate(
 ) -> dict:
     """Loss and metrics on a dataset; classification adds `confusion_matrix` and `per_class`.
 
-    The loss and metrics default to those the model was trained with (`model.metadata`).
+    The loss and metrics default to those the model was trained with (`model.card`).
     """
-    meta = getattr(model, "metadata", {})
+    card = card_of(model)
     spec = parse_train_spec(
         {
             k: v
             for k, v in {
-                "loss": loss or meta.get("loss"),
-                "metrics": metrics or meta.get("metrics"),
+                "loss": loss or card.loss,
+                "metrics": metrics or card.metrics,
             }.items()
             if v
         }
     )
-    task = task or meta.get("task")
+    task = task or card.task
     dev = pick_device(device)
     model.to(dev)
     loss_spec = default_loss(task, spec.loss)

@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from brickwork.errors import BrickworkError
+from brickwork.models.card import new_card
 from brickwork.models.io import atomic_write, save_model
 from brickwork.spec.run import RunSpec, parse_run_spec
 from brickwork.train import distributed, plots, rundir
@@ -57,16 +58,17 @@ def load_run(spec: RunSpec):
         )
     if bundle.vocab is not None:
         _check_vocabulary(model, len(bundle.vocab))
-    model.metadata = {
-        "task": bundle.task,
-        "preprocessing": bundle.preprocessing,
-        "class_names": bundle.class_names,
-        "num_classes": bundle.num_classes,
-        "vocab": bundle.vocab.to_json() if bundle.vocab is not None else None,
-        "data": spec.data.model_dump(mode="json"),
-        "seed": spec.train.seed,
-        "name": spec.name,
-    }
+    model.card = new_card(
+        model,
+        task=bundle.task,
+        preprocessing=bundle.preprocessing,
+        class_names=bundle.class_names,
+        num_classes=bundle.num_classes,
+        vocab=bundle.vocab.to_json() if bundle.vocab is not None else None,
+        data=spec.data.model_dump(mode="json"),
+        seed=spec.train.seed,
+        name=spec.name,
+    )
     return model, bundle
 
 
