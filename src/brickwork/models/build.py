@@ -11,7 +11,7 @@ import importlib
 import inspect
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from pydantic import ValidationError
@@ -20,7 +20,7 @@ from torch import nn
 from brickwork.errors import BrickworkError, did_you_mean, pydantic_message
 from brickwork.layers import LAYERS, canonical
 from brickwork.layers.core import activation_module
-from brickwork.layers.init import Nonlinearity
+from brickwork.layers.merge import ResidualConfig
 from brickwork.layers.registry import ALIASES, Built, LayerConfig, ShapeError, fmt, register
 from brickwork.models.model import BrickModel
 from brickwork.spec.model import parse_model_spec
@@ -222,12 +222,6 @@ def _config(kind, fields: dict, label: str) -> LayerConfig:
         return kind.config(**fields)
     except ValidationError as e:
         raise BrickworkError(pydantic_message(e, label, kind.config.model_fields) + ".") from None
-
-
-class ResidualConfig(LayerConfig):
-    layers: list[Any]
-    shortcut: Literal["auto", "identity", "projection"] = "auto"
-    activation: Nonlinearity | None = None
 
 
 class Residual(nn.Module):
