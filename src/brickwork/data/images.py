@@ -281,7 +281,7 @@ def load_image_folder(spec, seed: int):
     """Scan, split (train/ and test/ subfolders, else holdouts), then decode or stream."""
     from brickwork.data.augment import Augment
     from brickwork.data.bundle import DataBundle
-    from brickwork.data.datasets import image_bundle
+    from brickwork.data.image_bundle import image_bundle
     from brickwork.data.preprocess import image_steps, make_preprocessing
     from brickwork.data.tabular import classification_split
 

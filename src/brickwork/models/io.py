@@ -1,11 +1,10 @@
 """The model file: one `.safetensors` file, weights plus JSON metadata, no pickle.
 
-The safetensors header's metadata holds, under the key `brickwork`, the model card
-(`brickwork.models.card.ModelCard`: spec, preprocessing, class names, vocabulary, metrics,
-versions) as JSON, so `load(path)` rebuilds a working model with
-`build_model(card.model_spec)` and nothing else: no code runs on load. Every write is
-atomic (temp file in the same folder, fsync, os.replace), so a crash never leaves a
-half-written file under the real name.
+The safetensors header's metadata holds, under the key `brickwork`, a JSON document with
+the model spec, preprocessing, class names, vocabulary, metrics and versions, so
+`load(path)` rebuilds a working model with `build_model(meta["model_spec"])` and nothing
+else: no code runs on load. Every write is atomic (temp file in the same folder, fsync,
+os.replace), so a crash never leaves a half-written file under the real name.
 """
 
 from __future__ import annotations
@@ -130,7 +129,7 @@ def load(
     """Rebuild the model saved at `path` (a model file or a training checkpoint), in eval mode.
 
     The model is built from the spec in the file; pass `model=` for a file saved from a plain
-    `nn.Module`. `model.card` holds the file's model card (preprocessing, class names, ...).
+    `nn.Module`. `model.card` (a ModelCard) holds the file's metadata (preprocessing, ...).
     """
     tensors, meta, fmt = read_safetensors(path)
     if fmt == CHECKPOINT_FORMAT:
@@ -138,14 +137,14 @@ def load(
         meta = meta.get("model_meta", {})
     card = ModelCard.from_header(meta, str(path))
     if model is None:
-        if not card.model_spec:
+        if not meta.get("model_spec"):
             raise BrickworkError(
                 f"'{path}' was saved from a plain nn.Module and holds no model spec; build the "
                 "same module and call load(path, model=module)."
             )
         from brickwork.models import build_model
 
-        model = build_model(card.model_spec)
+        model = build_model(meta["model_spec"])
     load_weights(model, tensors, str(path))
     model.card = card
     return model.to(device).eval()
