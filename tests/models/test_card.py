@@ -124,3 +124,12 @@ def test_a_plain_module_keeps_the_card_of_its_file(tmp_path):
     other = load(path, model=torch.nn.Linear(4, 2))
     assert other.card.task is Task.regression and other.card.model_spec is None
     assert other.card.input_shape == [4]
+
+
+def test_loose_values_earlier_versions_accepted_still_load(tmp_path):
+    loose = {**OLD_META, "class_names": [0, 1, 2], "loss": "mse", "metrics": ["mae"]}
+    loose["test_metrics"] = {"accuracy": 0.7, "per_class": [[1, 0], [0, 1]]}
+    write_old_format(tmp_path / "loose.safetensors", tiny(), loose)
+    card = load(tmp_path / "loose.safetensors").card
+    assert card.class_names == ["0", "1", "2"] and card.loss == "mse"
+    assert card.metrics == ["mae"] and card.test_metrics["per_class"] == [[1, 0], [0, 1]]

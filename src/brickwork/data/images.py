@@ -17,6 +17,7 @@ DataLoader worker traceback. For on-disk sets the normalization statistics come 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -125,16 +126,16 @@ class FolderSplit:
 
     def __init__(
         self,
-        files,
-        labels,
-        channels,
-        size,
-        steps,
-        augment=None,
-        num_workers=2,
-        batch_size=32,
-        shuffle=False,
-        seed=0,
+        files: list[Path],
+        labels: np.ndarray,
+        channels: int,
+        size: tuple[int, int],
+        steps: list[dict],
+        augment: Callable | None = None,
+        num_workers: int = 2,
+        batch_size: int = 32,
+        shuffle: bool = False,
+        seed: int = 0,
     ):
         self.dataset = ImageFiles(files, labels, channels, size)
         self.y = torch.from_numpy(labels)
@@ -154,10 +155,10 @@ class FolderSplit:
         *,
         shuffle: bool = True,
         seed: int = 0,
-        device=None,
+        device: str | torch.device | None = None,
         drop_last: bool = False,
         pin_memory: bool = False,
-        augment=...,
+        augment: Callable | None = ...,
         rank: int = 0,
         world_size: int = 1,
     ) -> FolderLoader:

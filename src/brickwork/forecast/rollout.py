@@ -43,7 +43,7 @@ def scaler(model: nn.Module, columns: int) -> tuple[np.ndarray, np.ndarray]:
     return np.zeros(columns), np.ones(columns)
 
 
-def read_history(model: nn.Module, path) -> np.ndarray:
+def read_history(model: nn.Module, path: str | Path) -> np.ndarray:
     """Rows [T, C] of another CSV with the training file's columns, missing values handled alike."""
     from brickwork.data.timeseries import read_series
 
@@ -56,7 +56,7 @@ def read_history(model: nn.Module, path) -> np.ndarray:
     return read_series(spec, path)[0]
 
 
-def forecast(model: nn.Module, steps: int, history=None) -> dict:
+def forecast(model: nn.Module, steps: int, history: np.ndarray | None = None) -> dict:
     """Forecast `steps` values past the end of `history` (default: the training file, all of it).
 
     `history` is raw values (the data's units), [T] or [T, columns] with the training file's

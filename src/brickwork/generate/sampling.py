@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from brickwork.errors import BrickworkError
-from brickwork.models.model import BrickModel
+from brickwork.models.model import BrickModel, State
+
+if TYPE_CHECKING:
+    from brickwork.data.text import Vocab
 
 UNKNOWN_POLICIES = ("error", "skip", "unk")
 
@@ -28,7 +32,9 @@ def _check_language_model(model: nn.Module) -> None:
             )
 
 
-def run_with_state(model: nn.Module, ids: torch.Tensor, state: list | None = None):
+def run_with_state(
+    model: nn.Module, ids: torch.Tensor, state: State | None = None
+) -> tuple[torch.Tensor, State]:
     """Logits [batch, steps, vocab] for token ids [batch, steps], and each recurrent layer's
     final state, so the next call continues where this one stopped."""
     _check_language_model(model)
@@ -162,7 +168,7 @@ def _beam_search(
     yield from (int(t) for t in seqs[0])
 
 
-def prompt_ids(vocab, prompt: str, unknown: str = "error") -> list[int]:
+def prompt_ids(vocab: Vocab, prompt: str, unknown: str = "error") -> list[int]:
     """The prompt as ids. Tokens the vocabulary lacks: `error` (default) lists them,
     `skip` drops them, `unk` maps them to <unk> (id 1, which the model has rarely seen)."""
     from brickwork.data.text import UNK, tokenize
@@ -189,7 +195,13 @@ def prompt_ids(vocab, prompt: str, unknown: str = "error") -> list[int]:
 
 
 def generate(
-    model: nn.Module, vocab, prompt: str, length: int = 200, *, unknown: str = "error", **options
+    model: nn.Module,
+    vocab: Vocab,
+    prompt: str,
+    length: int = 200,
+    *,
+    unknown: str = "error",
+    **options,
 ) -> Iterator[str]:
     """Stream generated text, one piece per new token (the prompt itself is not repeated).
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,14 +62,21 @@ def build_model(spec: dict | Any) -> BrickModel:
     return BrickModel(parsed.model_dump(exclude_none=True), nodes, inputs, outputs)
 
 
-def Sequential(layers: list, input_shape, name: str | None = None) -> BrickModel:  # noqa: N802
+def Sequential(
+    layers: list, input_shape: Sequence[int | None], name: str | None = None
+) -> BrickModel:  # noqa: N802
     """Keras-style: `Sequential([Conv2D(32, 5), ReLU(), Flatten(), Dense(10)], input_shape=[1, 28,
     28])`.
     """
     return build_model({"name": name, "input_shape": list(input_shape), "layers": list(layers)})
 
 
-def Graph(nodes: list, inputs: dict, outputs=None, name: str | None = None) -> BrickModel:  # noqa: N802
+def Graph(
+    nodes: list,
+    inputs: dict[str, Sequence[int | None]],
+    outputs: str | list[str] | None = None,
+    name: str | None = None,
+) -> BrickModel:  # noqa: N802
     """A graph of named nodes; each takes the previous node's output unless it names `inputs`."""
     return build_model(
         {

@@ -18,7 +18,7 @@ import platform
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from brickwork.errors import BrickworkError
 from brickwork.version import __version__
@@ -55,15 +55,26 @@ class ModelCard(BaseModel):
     class_names: list[str] | None = None
     num_classes: int | None = None
     vocab: dict[str, Any] | None = Field(None, description="a language model's Vocab.to_json()")
-    loss: dict[str, Any] | None = Field(None, description="the loss it was trained with")
-    metrics: list[dict[str, Any]] | None = None
+    loss: str | dict[str, Any] | None = Field(None, description="the loss it was trained with")
+    metrics: list[str | dict[str, Any]] | None = None
     data: dict[str, Any] | None = Field(None, description="provenance: the run's `data:` section")
     seed: int | None = None
     finetuned_from: str | None = None
-    train_metrics: dict[str, float] | None = Field(None, description="the last epoch's logs")
-    test_metrics: dict[str, float] | None = None
+    train_metrics: dict[str, Any] | None = Field(None, description="the last epoch's logs")
+    test_metrics: dict[str, Any] | None = Field(None, description="name -> value on the test split")
     versions: dict[str, str] | None = Field(None, description="brickwork, torch, python")
     extra: dict[str, Any] = Field(default_factory=dict, description="keys the card lacks")
+
+    @field_validator("class_names", mode="before")
+    @classmethod
+    def _labels_read_as_text(cls, value: Any) -> Any:
+        """Numeric labels (`class_names=[0, 1]`, accepted by earlier versions) read as text."""
+        if isinstance(value, list):
+            return [
+                str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+                for v in value
+            ]
+        return value
 
     def updated(self, **fields: Any) -> ModelCard:
         """A copy with `fields` set (validated); names the card lacks go to `extra`."""

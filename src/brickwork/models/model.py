@@ -27,7 +27,7 @@ class BrickModel(nn.Module):
     lengths to the recurrent layers after it, so padding does not change their result.
     """
 
-    def __init__(self, spec: dict, nodes, inputs: dict, outputs: list[str]):
+    def __init__(self, spec: dict, nodes: list, inputs: dict[str, tuple], outputs: list[str]):
         super().__init__()
         self.spec = spec
         self.input_shapes = {name: list(shape) for name, shape in inputs.items()}
@@ -140,7 +140,7 @@ class BrickModel(nn.Module):
                 x = module(x)
         return x, new_state
 
-    def forward(self, *xs):
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         if len(xs) == 1 and isinstance(xs[0], dict):
             xs = tuple(xs[0][name] for name in self.input_shapes)
         if len(xs) != len(self.input_shapes):
@@ -167,7 +167,7 @@ class BrickModel(nn.Module):
         outs = tuple(values[o] for o in self.outputs)
         return outs[0] if len(outs) == 1 else outs
 
-    def train(self, mode: bool = True):
+    def train(self, mode: bool = True) -> BrickModel:
         """As nn.Module.train, but batch-norm layers frozen by fine-tuning keep their statistics."""
         super().train(mode)
         for module in self.modules():
