@@ -51,11 +51,22 @@ _EXPORTS = {
     "export_model": "brickwork.export",
     "BrickworkError": "brickwork.errors",
 }
-# The subpackages, bottom layer first (docs/architecture.md draws them).
-# `bw.generate` and `bw.forecast` are the functions; their packages are imported by name.
-SUBPACKAGES = ("errors", "spec", "layers", "models", "data", "train", "finetune", "tune")
-SUBPACKAGES += ("export", "serve")
-__all__ = [*_EXPORTS, *SUBPACKAGES, "__version__"]
+# The subpackages, bottom layer first (docs/architecture.md draws them). `bw.generate` and
+# `bw.forecast` are the functions; their packages are imported by name.
+SUBPACKAGES = (
+    "errors",
+    "spec",
+    "layers",
+    "models",
+    "data",
+    "train",
+    "finetune",
+    "tune",
+    "export",
+    "serve",
+)
+# `from brickwork import *` leaves out serve: it needs the optional `brickwork[serve]` extra.
+__all__ = [*_EXPORTS, *(p for p in SUBPACKAGES if p != "serve"), "__version__"]
 
 
 def __getattr__(name: str):
@@ -72,4 +83,4 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return sorted({*__all__, *SUBPACKAGES})
