@@ -1,23 +1,42 @@
 """brickwork: build, train, tune, save, fine-tune and ship neural networks on PyTorch.
 
-    import brickwork as bw
-    model = bw.Sequential([bw.layers.Conv2D(32, 5), ...], input_shape=[1, 28, 28])
-    history = bw.fit(model, data.train, validation=data.val, epochs=5)
-    bw.save_model(model, "mnist.safetensors"); model = bw.load("mnist.safetensors")
+A small convolutional classifier, trained for one epoch on random data, saved and loaded:
 
-Names are imported on first use, so `brickwork --help` stays quick.
+>>> import tempfile, torch
+>>> import brickwork as bw
+>>> from brickwork.layers import Conv2D, Dense, Flatten, MaxPool2D
+>>> model = bw.Sequential(
+...     [Conv2D(8, 3, activation="relu"), MaxPool2D(2), Flatten(), Dense(10)],
+...     input_shape=[1, 28, 28],
+... )
+>>> model.output_shape
+[10]
+>>> x, y = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
+>>> history = bw.fit(model, x, y, epochs=1, batch_size=32, verbose=0, task="classification")
+>>> path = bw.save_model(model, f"{tempfile.mkdtemp()}/digits.safetensors",
+...                      class_names=[str(i) for i in range(10)])
+>>> card = bw.load(path).card
+>>> card.task, card.class_names[:3], card.input_shape
+(<Task.classification: 'classification'>, ['0', '1', '2'], [1, 28, 28])
+
+The subpackages (`bw.layers`, `bw.data`, `bw.models`, `bw.train`, ...) and the names in
+`dir(bw)` are imported on first use, so `import brickwork` and `brickwork --help` stay quick
+and leave matplotlib and torch alone until a name needs them.
 """
 
 from importlib import import_module
 
-__version__ = "0.1.0"
+from brickwork.version import __version__
 
 _EXPORTS = {
     "Sequential": "brickwork.models",
     "Graph": "brickwork.models",
+    "BrickModel": "brickwork.models",
     "build_model": "brickwork.models",
     "summary": "brickwork.models",
     "print_summary": "brickwork.models",
+    "ModelCard": "brickwork.models.card",
+    "Task": "brickwork.models.card",
     "fit": "brickwork.train",
     "evaluate": "brickwork.train",
     "predict": "brickwork.train",
@@ -30,11 +49,38 @@ _EXPORTS = {
     "generate": "brickwork.generate",
     "forecast": "brickwork.forecast",
     "export_model": "brickwork.export",
+    "BrickworkError": "brickwork.errors",
 }
-__all__ = [*_EXPORTS, "__version__"]
+# The subpackages, bottom layer first (docs/architecture.md draws them). `bw.generate` and
+# `bw.forecast` are the functions; their packages are imported by name.
+SUBPACKAGES = (
+    "errors",
+    "spec",
+    "layers",
+    "models",
+    "data",
+    "train",
+    "finetune",
+    "tune",
+    "export",
+    "serve",
+)
+# `from brickwork import *` leaves out serve: it needs the optional `brickwork[serve]` extra.
+__all__ = [*_EXPORTS, *(p for p in SUBPACKAGES if p != "serve"), "__version__"]
 
 
 def __getattr__(name: str):
     if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'brickwork' has no attribute '{name}'")
+        value = getattr(import_module(_EXPORTS[name]), name)
+    elif name in SUBPACKAGES:
+        value = import_module(f"brickwork.{name}")
+    else:
+        raise AttributeError(f"module 'brickwork' has no attribute '{name}'")
+    # Keep it: importing brickwork.generate would otherwise leave the package, not the
+    # function, under the name `generate` for every later access.
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*__all__, *SUBPACKAGES})

@@ -120,8 +120,8 @@ def test_evaluation_matches_a_direct_computation(trained):
         [[seg[i + LOOKBACK - SEASON + h % SEASON] for h in range(HORIZON)] for i in range(n)]
     )
     mean, std = (
-        model.metadata["preprocessing"]["steps"][0]["mean"][0],
-        model.metadata["preprocessing"]["steps"][0]["std"][0],
+        model.card.preprocessing["steps"][0]["mean"][0],
+        model.card.preprocessing["steps"][0]["std"][0],
     )
     with torch.no_grad():
         x = torch.tensor(
@@ -142,8 +142,8 @@ def test_evaluation_matches_a_direct_computation(trained):
 def test_recursive_forecast_equals_a_hand_written_loop(trained):
     model, values, _ = trained
     mean, std = (
-        model.metadata["preprocessing"]["steps"][0]["mean"][0],
-        model.metadata["preprocessing"]["steps"][0]["std"][0],
+        model.card.preprocessing["steps"][0]["mean"][0],
+        model.card.preprocessing["steps"][0]["std"][0],
     )
     window = list((values[-LOOKBACK:] - mean) / std)
     expected = []
@@ -174,7 +174,7 @@ def test_forecast_errors(trained, tmp_path):
     with pytest.raises(BrickworkError, match="at least 1"):
         forecast(model, 0)
     classifier = Sequential([{"type": "dense", "units": 2}], input_shape=[3])
-    classifier.metadata = {"data": {"dataset": "digits"}}
+    classifier.card = classifier.card.updated(data={"dataset": "digits"})
     with pytest.raises(BrickworkError, match="timeseries"):
         forecast(classifier, 3)
     # a model that also reads a feature column can only forecast one horizon ahead
@@ -183,10 +183,10 @@ def test_forecast_errors(trained, tmp_path):
         [{"type": "lstm", "units": 4}, {"type": "dense", "units": HORIZON}],
         input_shape=[LOOKBACK, 2],
     )
-    two.metadata = {
-        "data": data_section(path, feature_columns=["temp"]),
-        "preprocessing": load_data(data_section(path, feature_columns=["temp"])).preprocessing,
-    }
+    two.card = two.card.updated(
+        data=data_section(path, feature_columns=["temp"]),
+        preprocessing=load_data(data_section(path, feature_columns=["temp"])).preprocessing,
+    )
     assert len(forecast(two, HORIZON)["forecast"]) == HORIZON
     with pytest.raises(BrickworkError, match="feature column"):
         forecast(two, HORIZON + 1)

@@ -63,9 +63,9 @@ def test_predict_json_matches_pytorch(client, digits_file):
     got = client.post("/predict", json={"inputs": x.tolist(), "top_k": 10}).json()["predictions"]
     model = brickwork.load(digits_file)
     with torch.no_grad():
-        probs = model(
-            apply_preprocessing(model.metadata["preprocessing"], torch.from_numpy(x))
-        ).softmax(-1)
+        probs = model(apply_preprocessing(model.card.preprocessing, torch.from_numpy(x))).softmax(
+            -1
+        )
     for row, p in zip(got, probs, strict=True):
         assert [t["label"] for t in row["top"]][0] == str(int(p.argmax()))
         assert abs(row["top"][0]["probability"] - float(p.max())) < 1e-5
@@ -208,7 +208,7 @@ def test_generate_streams_the_same_text_as_the_library(lm, lm_file):
     expected = "".join(
         generate(
             model,
-            Vocab.from_json(model.metadata["vocab"]),
+            Vocab.from_json(model.card.vocab),
             "to be",
             length=40,
             temperature=0.9,

@@ -93,10 +93,7 @@ def test_train_eval_predict_and_resume(spec_file, tmp_path, capsys):
         assert (run / name).is_file(), name
     assert yaml.safe_load((run / "spec.yaml").read_text())["train"]["epochs"] == 2
     model = load(run / "model.safetensors")
-    assert (
-        model.metadata["test_metrics"]["accuracy"] > 0.8
-        and len(model.metadata["class_names"]) == 10
-    )
+    assert model.card.test_metrics["accuracy"] > 0.8 and len(model.card.class_names) == 10
 
     assert cli("train", "--resume", run, "--set", "train.epochs=3") == 0
     assert len((run / "metrics.csv").read_text().strip().splitlines()) == 4  # header + 3 epochs

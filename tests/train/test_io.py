@@ -51,7 +51,7 @@ def test_model_file_roundtrip_rebuilds_from_spec(tmp_path):
         and meta["versions"]["torch"] == torch.__version__
     )
     loaded = load(path)
-    assert loaded.metadata["class_names"][0] == "a"
+    assert loaded.card.class_names[0] == "a"
     x = torch.randn(3, 1, 8, 8)
     assert torch.equal(loaded(x), model.eval()(x))
     assert list(tmp_path.iterdir()) == [path]  # the atomic write left no temp file

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from brickwork.cli.options import add_force_option, add_trust_options
 from brickwork.errors import BrickworkError, require_extra
+
+if TYPE_CHECKING:  # torch loads when a command runs, so `brickwork --version` stays quick
+    import torch
 
 SPEC_SUFFIXES = {".yaml", ".yml", ".json"}
 REAL_ROWS = 64
@@ -39,7 +41,7 @@ def load_for_export(target: str) -> tuple[torch.nn.Module, dict]:
             "untrained": True,
         }
     model = load(model_path(path))
-    return model, dict(model.metadata)
+    return model, model.card.to_header()
 
 
 def real_inputs(
@@ -52,6 +54,8 @@ def real_inputs(
     or train) split. Data that cannot be loaded here is reported, not fatal: parity then runs
     on random inputs only.
     """
+    import torch
+
     from brickwork.data import apply_preprocessing
 
     if inputs:

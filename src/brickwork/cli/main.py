@@ -12,10 +12,10 @@ import importlib
 import os
 import sys
 
-from brickwork import __version__
 from brickwork.cli.options import trust_from_args
 from brickwork.errors import BrickworkError, missing_extra
 from brickwork.trust import trusting
+from brickwork.version import __version__
 
 COMMAND_MODULES = [
     "brickwork.cli.model_cmds",

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from types import UnionType
-from typing import Annotated, Literal, Union, get_args, get_origin
 
 from brickwork.errors import BrickworkError, did_you_mean
 from brickwork.spec.load import read_spec_file
@@ -88,7 +86,7 @@ def cmd_layers(args) -> int:
 
     import brickwork.models  # noqa: F401  (registers residual)
     from brickwork.layers import LAYERS
-    from brickwork.layers.registry import ALIASES, canonical
+    from brickwork.layers.registry import ALIASES, canonical, field_text
 
     if args.type:
         found = canonical(args.type)
@@ -108,7 +106,7 @@ def cmd_layers(args) -> int:
             default = "required" if f.is_required() else repr(f.default)
             table.add_row(
                 name,
-                escape(" ".join([type_text(f.annotation), *_bounds(f.metadata)])),
+                escape(field_text(f)),
                 escape(default),
             )
         Console().print(table)
@@ -124,34 +122,6 @@ def cmd_layers(args) -> int:
         table.add_row(name, aliases, ", ".join(kind.config.model_fields))
     Console().print(table)
     return 0
-
-
-_BOUNDS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
-
-
-def type_text(tp) -> str:
-    """A field's type as a user reads it: 'int >= 1 | list[int >= 1]', not pydantic's repr."""
-    origin, args = get_origin(tp), get_args(tp)
-    if origin is Annotated:
-        return " ".join(
-            [type_text(args[0]), *_bounds(m for a in args[1:] for m in getattr(a, "metadata", [a]))]
-        )
-    if origin in (Union, UnionType):
-        return " | ".join(type_text(a) for a in args)
-    if origin is Literal:
-        return " | ".join(repr(a) for a in args)
-    if origin is not None:
-        return f"{getattr(origin, '__name__', origin)}[{', '.join(type_text(a) for a in args)}]"
-    return "None" if tp is type(None) else getattr(tp, "__name__", str(tp).removeprefix("typing."))
-
-
-def _bounds(metadata) -> list[str]:
-    return [
-        f"{op} {getattr(m, key)}"
-        for m in metadata
-        for key, op in _BOUNDS.items()
-        if getattr(m, key, None) is not None
-    ]
 
 
 def register(sub) -> None:

@@ -131,12 +131,12 @@ def cmd_generate(args) -> int:
     from brickwork.generate import generate
 
     model, path = _load(args.model)
-    if not model.metadata.get("vocab"):
+    if not model.card.vocab:
         raise BrickworkError(
             f"'{path}' has no vocabulary in its metadata, so it is not a language model trained "
             "on a `text` dataset."
         )
-    vocab = Vocab.from_json(model.metadata["vocab"])
+    vocab = Vocab.from_json(model.card.vocab)
     pieces = generate(
         model,
         vocab,
@@ -187,7 +187,10 @@ def cmd_forecast(args) -> int:
         from brickwork.files import refuse_to_overwrite
         from brickwork.train.rundir import run_inputs
 
-        inputs = [*run_inputs(path, model.metadata), *([args.history] if args.history else [])]
+        inputs = [
+            *run_inputs(path, model.card.to_header()),
+            *([args.history] if args.history else []),
+        ]
         refuse_to_overwrite(args.plot, inputs, "--plot", args.force)
     try:
         return _forecast(args, model, path)

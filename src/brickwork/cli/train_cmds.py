@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import torch
-
 from brickwork.cli.args import at_least, folder
 from brickwork.cli.options import add_trust_options
 from brickwork.errors import BrickworkError
@@ -120,13 +118,13 @@ def cmd_eval(args) -> int:
     from brickwork.train.runner import model_path
 
     model = load(model_path(args.model))
-    meta = model.metadata
-    if not meta.get("data"):
+    card = model.card
+    if not card.data:
         raise BrickworkError(
             f"'{args.model}' records no data section, so there is no {args.split} split to "
             "evaluate on; use brickwork.train.evaluate(model, x, y) from Python."
         )
-    bundle = load_data(DataSpec(**meta["data"]), seed=meta.get("seed", 0))
+    bundle = load_data(DataSpec(**card.data), seed=card.seed or 0)
     split = getattr(bundle, args.split)
     if split is None or len(split.y) == 0:
         raise BrickworkError(
@@ -136,7 +134,7 @@ def cmd_eval(args) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    _print_eval(result, meta.get("class_names"), args.split)
+    _print_eval(result, card.class_names, args.split)
     return 0
 
 
@@ -163,6 +161,8 @@ def _print_eval(result: dict, class_names, split: str) -> None:
 
 
 def cmd_predict(args) -> int:
+    import torch
+
     from brickwork.data import apply_preprocessing
     from brickwork.data.inputs import read_inputs
     from brickwork.models.io import load
@@ -172,11 +172,11 @@ def cmd_predict(args) -> int:
     from brickwork.train.runner import model_path
 
     model = load(model_path(args.model))
-    meta = model.metadata
-    raw, labels = read_inputs(args.inputs, list(model.input_shape), meta.get("preprocessing"))
-    x = apply_preprocessing(meta.get("preprocessing") or {}, torch.from_numpy(raw))
+    card = model.card
+    raw, labels = read_inputs(args.inputs, list(model.input_shape), card.preprocessing)
+    x = apply_preprocessing(card.preprocessing or {}, torch.from_numpy(raw))
     out = predict(model, x, device=args.device)
-    results = interpret(out, meta, output_activation(model), args.top_k)
+    results = interpret(out, card, output_activation(model), args.top_k)
     if args.json:
         print(
             json.dumps(

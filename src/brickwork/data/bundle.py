@@ -9,9 +9,12 @@ are decoded from disk by DataLoader workers.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from brickwork.data.loader import InMemoryLoader
 
 
 @dataclass
@@ -25,7 +28,9 @@ class Split:
     def __len__(self) -> int:
         return len(self.y)
 
-    def loader(self, batch_size: int, *, shuffle: bool = True, seed: int = 0, **options):
+    def loader(
+        self, batch_size: int, *, shuffle: bool = True, seed: int = 0, **options
+    ) -> InMemoryLoader:
         """An InMemoryLoader over this split (options as InMemoryLoader).
 
         The split's augmentation applies only to shuffled (training) passes, so evaluating

@@ -17,6 +17,7 @@ DataLoader worker traceback. For on-disk sets the normalization statistics come 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -125,16 +126,16 @@ class FolderSplit:
 
     def __init__(
         self,
-        files,
-        labels,
-        channels,
-        size,
-        steps,
-        augment=None,
-        num_workers=2,
-        batch_size=32,
-        shuffle=False,
-        seed=0,
+        files: list[Path],
+        labels: np.ndarray,
+        channels: int,
+        size: tuple[int, int],
+        steps: list[dict],
+        augment: Callable | None = None,
+        num_workers: int = 2,
+        batch_size: int = 32,
+        shuffle: bool = False,
+        seed: int = 0,
     ):
         self.dataset = ImageFiles(files, labels, channels, size)
         self.y = torch.from_numpy(labels)
@@ -154,10 +155,10 @@ class FolderSplit:
         *,
         shuffle: bool = True,
         seed: int = 0,
-        device=None,
+        device: str | torch.device | None = None,
         drop_last: bool = False,
         pin_memory: bool = False,
-        augment=...,
+        augment: Callable | None = ...,
         rank: int = 0,
         world_size: int = 1,
     ) -> FolderLoader:
@@ -281,7 +282,7 @@ def load_image_folder(spec, seed: int):
     """Scan, split (train/ and test/ subfolders, else holdouts), then decode or stream."""
     from brickwork.data.augment import Augment
     from brickwork.data.bundle import DataBundle
-    from brickwork.data.datasets import image_bundle
+    from brickwork.data.image_bundle import image_bundle
     from brickwork.data.preprocess import image_steps, make_preprocessing
     from brickwork.data.tabular import classification_split
 

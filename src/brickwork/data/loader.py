@@ -19,6 +19,8 @@ non_blocking=True one batch ahead, so the next copy overlaps the current step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -85,16 +87,16 @@ class InMemoryLoader:
 
     def __init__(
         self,
-        x,
-        y,
+        x: torch.Tensor | np.ndarray,
+        y: torch.Tensor | np.ndarray,
         batch_size: int,
         *,
         shuffle: bool = True,
         seed: int = 0,
         drop_last: bool = False,
-        device=None,
+        device: str | torch.device | None = None,
         pin_memory: bool = False,
-        augment=None,
+        augment: Callable | None = None,
         rank: int = 0,
         world_size: int = 1,
     ):

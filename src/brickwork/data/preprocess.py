@@ -183,7 +183,7 @@ def _apply_step(step: dict, x: torch.Tensor) -> torch.Tensor:
     )
 
 
-def one_hot(y, num_classes: int) -> torch.Tensor:
+def one_hot(y: torch.Tensor | np.ndarray | list[int], num_classes: int) -> torch.Tensor:
     """float32 one-hot rows [N, num_classes] from integer labels [N] (for losses that need them)."""
     y = torch.as_tensor(y).long()
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):

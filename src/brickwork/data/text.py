@@ -72,7 +72,7 @@ class Vocab:
         get = self.index.get
         return [get(t, UNK) for t in tokens]
 
-    def decode(self, ids) -> str:
+    def decode(self, ids: list[int] | torch.Tensor | np.ndarray) -> str:
         """Text from ids; padding is dropped, unknown ids show as <unk>."""
         ids = ids.tolist() if hasattr(ids, "tolist") else list(ids)
         words = [self.tokens[i] if 0 <= i < len(self.tokens) else "<unk>" for i in ids if i != PAD]

@@ -95,7 +95,7 @@ def windows(
     return x, (y[..., 0] if n_targets == 1 else y)
 
 
-def inverse_targets(extra: dict, y) -> torch.Tensor:
+def inverse_targets(extra: dict, y: torch.Tensor | np.ndarray) -> torch.Tensor:
     """Scaled targets (or predictions) back in the data's units, using extra['target_scaler']."""
     scaler = extra.get("target_scaler")
     y = torch.as_tensor(y, dtype=torch.float32)

@@ -30,10 +30,10 @@ def _inputs(model: nn.Module, batch: int, seed: int) -> tuple[torch.Tensor, ...]
     for shape in model.input_shapes.values():
         dims = [batch, *[7 if d is None else d for d in shape]]
         if model.input_dtype == torch.long:
-            vocab = model._plan[0][1].num_embeddings
+            vocab = model.embedding.num_embeddings
             x = torch.randint(1, vocab, dims, generator=g)
             x[: batch // 2, dims[1] // 2 :] = (
-                0 if model._plan[0][1].padding_idx == 0 else x[: batch // 2, dims[1] // 2 :]
+                0 if model.embedding.padding_idx == 0 else x[: batch // 2, dims[1] // 2 :]
             )
         else:
             x = torch.randn(dims, generator=g)

@@ -22,6 +22,7 @@ from torch import nn
 
 from brickwork.errors import BrickworkError
 from brickwork.forecast.rollout import scaler, series_spec
+from brickwork.models.card import card_of
 
 
 def seasonal_period(
@@ -107,7 +108,7 @@ def evaluate_forecast(
     from brickwork.train import predict
 
     spec = series_spec(model)
-    bundle = load_data(spec, seed=model.metadata.get("seed", 0))
+    bundle = load_data(spec, seed=card_of(model).seed or 0)
     part = getattr(bundle, split, None) if split in ("val", "test") else None
     if part is None or len(part.y) == 0:
         raise BrickworkError(

@@ -15,14 +15,15 @@ import torch
 from torch import nn
 
 from brickwork.errors import BrickworkError
+from brickwork.models.card import card_of
 
 
 def series_spec(model: nn.Module):
-    """The `data:` section a series model was trained with (from its metadata)."""
+    """The `data:` section a series model was trained with (from its model card)."""
     from brickwork.data.named import concrete_spec, dataset_kind
     from brickwork.spec.data import DataSpec
 
-    data = getattr(model, "metadata", {}).get("data")
+    data = card_of(model).data
     if not data or dataset_kind(data.get("dataset")) != "timeseries":
         raise BrickworkError(
             "forecasting needs a model trained on a `timeseries` dataset (its file records the "
@@ -34,7 +35,7 @@ def series_spec(model: nn.Module):
 
 def scaler(model: nn.Module, columns: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-column (mean, std) the training data was standardised with (identity when unscaled)."""
-    steps = getattr(model, "metadata", {}).get("preprocessing", {}).get("steps", [])
+    steps = (card_of(model).preprocessing or {}).get("steps", [])
     for step in steps:
         if step.get("op") == "normalize":
             return np.asarray(step["mean"], dtype=np.float64), np.asarray(
@@ -43,7 +44,7 @@ def scaler(model: nn.Module, columns: int) -> tuple[np.ndarray, np.ndarray]:
     return np.zeros(columns), np.ones(columns)
 
 
-def read_history(model: nn.Module, path) -> np.ndarray:
+def read_history(model: nn.Module, path: str | Path) -> np.ndarray:
     """Rows [T, C] of another CSV with the training file's columns, missing values handled alike."""
     from brickwork.data.timeseries import read_series
 
@@ -56,7 +57,7 @@ def read_history(model: nn.Module, path) -> np.ndarray:
     return read_series(spec, path)[0]
 
 
-def forecast(model: nn.Module, steps: int, history=None) -> dict:
+def forecast(model: nn.Module, steps: int, history: np.ndarray | None = None) -> dict:
     """Forecast `steps` values past the end of `history` (default: the training file, all of it).
 
     `history` is raw values (the data's units), [T] or [T, columns] with the training file's

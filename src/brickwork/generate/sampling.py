@@ -4,25 +4,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from brickwork.errors import BrickworkError
-from brickwork.layers.recurrent import _Sequence
+from brickwork.models.model import BrickModel, State
+
+if TYPE_CHECKING:
+    from brickwork.data.text import Vocab
 
 UNKNOWN_POLICIES = ("error", "skip", "unk")
 
 
 def _check_language_model(model: nn.Module) -> None:
-    plan = getattr(model, "_plan", None)
-    if plan is None or not getattr(model, "_chain", False):
+    if not isinstance(model, BrickModel) or not model.is_chain:
         raise BrickworkError(
             "generation needs a brickwork `layers:` model (embedding, recurrent layers, dense "
             "head)."
         )
-    for name, module, _, _ in plan:
-        if isinstance(module, _Sequence) and not module.return_sequences:
+    for name, module in model.recurrent_layers.items():
+        if not module.return_sequences:
             raise BrickworkError(
                 f"recurrent layer '{name}' has return_sequences: false, so the model predicts one "
                 "token per sequence; a language model needs return_sequences: true on every "
@@ -30,26 +33,13 @@ def _check_language_model(model: nn.Module) -> None:
             )
 
 
-def _run(model: nn.Module, ids: torch.Tensor, state: list | None):
-    """The chain, one layer after another; recurrent layers start from (and return) their state."""
-    new_state = []
-    x = ids
-    i = 0
-    for _, module, _, _ in model._plan:
-        if isinstance(module, _Sequence):
-            x, s = module.forward_with_state(x, None, None if state is None else state[i])
-            new_state.append(s)
-            i += 1
-        else:
-            x = module(x)
-    return x, new_state
-
-
-def run_with_state(model: nn.Module, ids: torch.Tensor, state: list | None = None):
+def run_with_state(
+    model: nn.Module, ids: torch.Tensor, state: State | None = None
+) -> tuple[torch.Tensor, State]:
     """Logits [batch, steps, vocab] for token ids [batch, steps], and each recurrent layer's
     final state, so the next call continues where this one stopped."""
     _check_language_model(model)
-    return _run(model, ids, None if state is None else list(state))
+    return model.step(ids, None if state is None else list(state))
 
 
 def sample_next(
@@ -77,7 +67,7 @@ def sample_next(
 
 def _as_log_probs(model: nn.Module, out: torch.Tensor) -> torch.Tensor:
     """Models may end in logits, softmax or log_softmax; beam search needs log-probabilities."""
-    last = model._plan[-1][1]
+    last = model.output_layer
     if isinstance(last, nn.LogSoftmax):
         return out
     if isinstance(last, nn.Softmax):
@@ -90,7 +80,7 @@ def _scores(model: nn.Module, out: torch.Tensor, vocab_size: int | None) -> torc
     vocabulary.
     """
     logits = out[:, -1]
-    if isinstance(model._plan[-1][1], (nn.Softmax, nn.LogSoftmax)):
+    if isinstance(model.output_layer, (nn.Softmax, nn.LogSoftmax)):
         logits = _as_log_probs(model, logits)
     if vocab_size is not None:
         logits = logits.clone()
@@ -157,7 +147,7 @@ def generate_ids(
     generator = torch.Generator(device=device)
     generator.manual_seed(seed if seed is not None else torch.seed())
     ids = torch.tensor([prompt_ids], dtype=torch.long, device=device)
-    out, state = _run(model, ids, None)
+    out, state = model.step(ids)
     if length == 0:
         return
     if beam > 1:
@@ -169,7 +159,7 @@ def generate_ids(
         token = sample_next(_scores(model, out, vocab_size), temperature, top_k, top_p, generator)
         yield int(token)
         if i + 1 < length:
-            out, state = _run(model, token.view(1, 1), state)
+            out, state = model.step(token.view(1, 1), state)
 
 
 def _select_state(state: list, index: torch.Tensor) -> list:
@@ -193,7 +183,7 @@ def _beam_search(
     totals = top.values
     state = _select_state(state, torch.zeros(len(seqs), dtype=torch.long, device=seqs.device))
     for _ in range(length - 1):
-        out, state = _run(model, seqs[:, -1:], state)
+        out, state = model.step(seqs[:, -1:], state)
         logp = _scores(model, out, vocab_size).log_softmax(-1)
         cand = (totals[:, None] + logp).flatten()
         best = cand.topk(min(beam, int(torch.isfinite(cand).sum())))
@@ -204,7 +194,7 @@ def _beam_search(
     yield from (int(t) for t in seqs[0])
 
 
-def prompt_ids(vocab, prompt: str, unknown: str = "error") -> list[int]:
+def prompt_ids(vocab: Vocab, prompt: str, unknown: str = "error") -> list[int]:
     """The prompt as ids. Tokens the vocabulary lacks: `error` (default) lists them,
     `skip` drops them, `unk` maps them to <unk> (id 1, which the model has rarely seen)."""
     from brickwork.data.text import UNK, tokenize
@@ -231,16 +221,22 @@ def prompt_ids(vocab, prompt: str, unknown: str = "error") -> list[int]:
 
 
 def generate(
-    model: nn.Module, vocab, prompt: str, length: int = 200, *, unknown: str = "error", **options
+    model: nn.Module,
+    vocab: Vocab,
+    prompt: str,
+    length: int = 200,
+    *,
+    unknown: str = "error",
+    **options,
 ) -> Iterator[str]:
     """Stream generated text, one piece per new token (the prompt itself is not repeated).
 
-    `vocab` is the model's `brickwork.data.Vocab` (`Vocab.from_json(model.metadata["vocab"])`);
+    `vocab` is the model's `brickwork.data.Vocab` (`Vocab.from_json(model.card.vocab)`);
     options: temperature, top_k, top_p, beam, seed. Word-level pieces start with a space,
     so joining the pieces gives the text `Vocab.decode` would. See `prompt_ids` for `unknown`.
     """
     ids = prompt_ids(vocab, prompt, unknown)
-    out_dim = model.layer_info[-1]["output_shape"][-1] if hasattr(model, "layer_info") else None
+    out_dim = model.output_shape[-1] if isinstance(model, BrickModel) else None
     if out_dim is not None and out_dim < len(vocab):
         raise BrickworkError(
             f"the model predicts {out_dim} token ids but its vocabulary has {len(vocab)}; the "

@@ -1,10 +1,17 @@
-"""Merge layers for the graph form: add, multiply and concatenate several inputs."""
+"""Merge layers for the graph form: add, multiply and concatenate several inputs.
+
+`ResidualConfig` (a body of layers added to its input) lives here too; the residual block
+itself is built by `brickwork.models.build`, since its body is a list of layers.
+"""
 
 from __future__ import annotations
+
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
+from brickwork.layers.init import Nonlinearity
 from brickwork.layers.registry import Built, LayerConfig, NoConfig, ShapeError, fmt, register
 
 
@@ -88,3 +95,9 @@ def concat(cfg: ConcatConfig, shapes):
     joined = None if None in sizes else sum(sizes)
     out = (*shapes[0][:axis], joined, *shapes[0][axis + 1 :])
     return Built(Concat(axis + 1), out)
+
+
+class ResidualConfig(LayerConfig):
+    layers: list[Any]
+    shortcut: Literal["auto", "identity", "projection"] = "auto"
+    activation: Nonlinearity | None = None

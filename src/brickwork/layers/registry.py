@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import UnionType
+from typing import Annotated, Literal, Union, get_args, get_origin
 
 from pydantic import ConfigDict
 from torch import nn
@@ -94,3 +96,36 @@ def need_rank(shape: Shape, ranks: Sequence[int], what: str, fix: str = "") -> N
     if len(shape) not in ranks:
         fix = f"; {fix}" if fix else ""
         raise ShapeError(f"expects {what} but receives {fmt(shape)}{fix}")
+
+
+_BOUNDS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+
+
+def type_text(tp) -> str:
+    """A field's type as a user reads it: 'int >= 1 | list[int >= 1]', not pydantic's repr."""
+    origin, args = get_origin(tp), get_args(tp)
+    if origin is Annotated:
+        return " ".join(
+            [type_text(args[0]), *_bounds(m for a in args[1:] for m in getattr(a, "metadata", [a]))]
+        )
+    if origin in (Union, UnionType):
+        return " | ".join(type_text(a) for a in args)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in args)
+    if origin is not None:
+        return f"{getattr(origin, '__name__', origin)}[{', '.join(type_text(a) for a in args)}]"
+    return "None" if tp is type(None) else getattr(tp, "__name__", str(tp).removeprefix("typing."))
+
+
+def field_text(field) -> str:
+    """A config field's type and bounds, e.g. 'int > 0' (for `brickwork layers` and help())."""
+    return " ".join([type_text(field.annotation), *_bounds(field.metadata)])
+
+
+def _bounds(metadata) -> list[str]:
+    return [
+        f"{op} {getattr(m, key)}"
+        for m in metadata
+        for key, op in _BOUNDS.items()
+        if getattr(m, key, None) is not None
+    ]

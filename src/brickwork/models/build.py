@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import inspect
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from pydantic import ValidationError
@@ -20,7 +21,7 @@ from torch import nn
 from brickwork.errors import BrickworkError, did_you_mean, pydantic_message
 from brickwork.layers import LAYERS, canonical
 from brickwork.layers.core import activation_module
-from brickwork.layers.init import Nonlinearity
+from brickwork.layers.merge import ResidualConfig
 from brickwork.layers.registry import ALIASES, Built, LayerConfig, ShapeError, fmt, register
 from brickwork.models.memory import check_layer_fits
 from brickwork.models.model import BrickModel
@@ -63,14 +64,21 @@ def build_model(spec: dict | Any) -> BrickModel:
     return BrickModel(parsed.model_dump(exclude_none=True), nodes, inputs, outputs)
 
 
-def Sequential(layers: list, input_shape, name: str | None = None) -> BrickModel:  # noqa: N802
+def Sequential(
+    layers: list, input_shape: Sequence[int | None], name: str | None = None
+) -> BrickModel:  # noqa: N802
     """Keras-style: `Sequential([Conv2D(32, 5), ReLU(), Flatten(), Dense(10)], input_shape=[1, 28,
     28])`.
     """
     return build_model({"name": name, "input_shape": list(input_shape), "layers": list(layers)})
 
 
-def Graph(nodes: list, inputs: dict, outputs=None, name: str | None = None) -> BrickModel:  # noqa: N802
+def Graph(
+    nodes: list,
+    inputs: dict[str, Sequence[int | None]],
+    outputs: str | list[str] | None = None,
+    name: str | None = None,
+) -> BrickModel:  # noqa: N802
     """A graph of named nodes; each takes the previous node's output unless it names `inputs`."""
     return build_model(
         {
@@ -227,12 +235,6 @@ def _config(kind, fields: dict, label: str) -> LayerConfig:
         return kind.config(**fields)
     except ValidationError as e:
         raise BrickworkError(pydantic_message(e, label, kind.config.model_fields) + ".") from None
-
-
-class ResidualConfig(LayerConfig):
-    layers: list[Any]
-    shortcut: Literal["auto", "identity", "projection"] = "auto"
-    activation: Nonlinearity | None = None
 
 
 class Residual(nn.Module):

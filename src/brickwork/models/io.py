@@ -11,7 +11,6 @@ fsync, os.replace), so a crash never leaves a half-written file under the real n
 from __future__ import annotations
 
 import json
-import platform
 import struct
 from pathlib import Path
 
@@ -21,6 +20,8 @@ from torch import nn
 
 from brickwork.errors import BrickworkError
 from brickwork.files import atomic_write, fsync_dir  # noqa: F401 - the writer's old home
+from brickwork.models.card import ModelCard, file_card
+from brickwork.models.card import versions as versions  # re-exported: run directories record it
 from brickwork.trust import TrustCode, loading
 
 META_KEY = "brickwork"
@@ -132,34 +133,22 @@ def _unreadable(path: Path, why: str) -> BrickworkError:
     )
 
 
-def versions() -> dict[str, str]:
-    from brickwork import __version__
-
-    return {
-        "brickwork": __version__,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
-
-
 def model_meta(model: nn.Module) -> dict:
-    """What a model file records about `model`: its spec, input shape and `model.metadata`."""
-    return {
-        "model_spec": getattr(model, "spec", None),
-        "input_shape": getattr(model, "input_shape", None),
-        **getattr(model, "metadata", {}),
-        "versions": versions(),
-    }
+    """What a model file records about `model`: its card (`model.card`) with the spec, shapes
+    and versions, as the JSON document of the header."""
+    return file_card(model).to_header()
 
 
 def save_model(model: nn.Module, path: str | Path, **meta) -> Path:
-    """Save weights and metadata (spec, preprocessing, class_names, vocab, metrics, ...) to `path`.
+    """Save weights and the model card (spec, preprocessing, class_names, vocab, metrics, ...).
 
-    Example:
+    Keyword arguments set card fields (`class_names=...`); other names are kept in
+    `card.extra`. Example:
         save_model(model, "digits.safetensors", class_names=[str(i) for i in range(10)])
         model = brickwork.load("digits.safetensors")
     """
-    return write_safetensors(path, model.state_dict(), {**model_meta(model), **meta}, MODEL_FORMAT)
+    header = file_card(model).updated(**meta).to_header()
+    return write_safetensors(path, model.state_dict(), header, MODEL_FORMAT)
 
 
 def load(
@@ -171,12 +160,13 @@ def load(
     """Rebuild the model saved at `path` (a model file or a training checkpoint), in eval mode.
 
     The model is built from the spec in the file; pass `model=` for a file saved from a plain
-    `nn.Module`. `model.metadata` holds the file's metadata (preprocessing, class names, ...).
+    `nn.Module`. `model.card` (a ModelCard) holds the file's metadata (preprocessing, ...).
     A spec naming custom code ('package.module:Class' layers) is refused unless `trust_code`
     allows it: True for any module, or module prefixes such as ["my_pkg"] (default: the
     surrounding `brickwork.trust.trusting(...)` or $BRICKWORK_TRUST_CODE, else none).
     """
     tensors, meta = read_model_tensors(path)
+    card = ModelCard.from_header(meta, str(path))
     if model is None:
         if not meta.get("model_spec"):
             raise BrickworkError(
@@ -191,7 +181,7 @@ def load(
         except BrickworkError as e:
             raise BrickworkError(f"'{path}': the model spec it holds does not build: {e}") from None
     load_weights(model, tensors, str(path))
-    model.metadata = meta
+    model.card = card
     return model.to(device).eval()
 
 

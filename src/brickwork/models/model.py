@@ -1,12 +1,22 @@
-"""`BrickModel`: the plain `nn.Module` that every spec builds into."""
+"""`BrickModel`: the plain `nn.Module` that every spec builds into.
+
+Besides `forward`, it offers what tools around a model need without reading its insides:
+`card` (the typed `ModelCard`), `input_shape`/`output_shape`, and for a `layers:` chain the
+step API that text generation and export use: `embedding`, `output_layer`,
+`recurrent_layers`, `init_state(batch)` and `step(x, state) -> (output, state)`.
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from brickwork.errors import BrickworkError
 from brickwork.layers.init import penalty_terms, regularization_loss
 from brickwork.layers.recurrent import _Sequence
+from brickwork.models.card import ModelCard
+
+State = list  # one entry per recurrent layer: its hidden state (an LSTM's is a (h, c) pair)
 
 
 class BrickModel(nn.Module):
@@ -17,7 +27,7 @@ class BrickModel(nn.Module):
     lengths to the recurrent layers after it, so padding does not change their result.
     """
 
-    def __init__(self, spec: dict, nodes, inputs: dict, outputs: list[str]):
+    def __init__(self, spec: dict, nodes: list, inputs: dict[str, tuple], outputs: list[str]):
         super().__init__()
         self.spec = spec
         self.input_shapes = {name: list(shape) for name, shape in inputs.items()}
@@ -46,6 +56,18 @@ class BrickModel(nn.Module):
             )
         )
         self._penalties = penalty_terms(self)
+        self.card = ModelCard(
+            model_spec=spec, input_shape=self.input_shape, output_shape=self.output_shape
+        )
+
+    def __setattr__(self, name: str, value) -> None:
+        if name == "metadata":  # the untyped dict of earlier versions: fail loudly, lose nothing
+            raise TypeError(
+                "model.metadata is gone: a model's description is model.card, a typed "
+                "brickwork.models.card.ModelCard; set fields with "
+                "model.card = model.card.updated(task=..., class_names=...)."
+            )
+        super().__setattr__(name, value)
 
     @property
     def input_shape(self) -> list:
@@ -53,11 +75,72 @@ class BrickModel(nn.Module):
         return next(iter(self.input_shapes.values()))
 
     @property
+    def output_shape(self) -> list:
+        """The shape of the (first) output, per sample."""
+        return next(i["output_shape"] for i in self.layer_info if i["name"] == self.outputs[0])
+
+    @property
     def input_dtype(self) -> torch.dtype:
         """int64 token ids when the model starts with an embedding, else float32."""
-        return torch.long if isinstance(self._plan[0][1], nn.Embedding) else torch.float32
+        return torch.long if self.embedding is not None else torch.float32
 
-    def forward(self, *xs):
+    @property
+    def embedding(self) -> nn.Embedding | None:
+        """The first layer when it is an embedding (the model reads token ids), else None."""
+        first = self._plan[0][1]
+        return first if isinstance(first, nn.Embedding) else None
+
+    @property
+    def output_layer(self) -> nn.Module:
+        """The module that computes the (first) output, e.g. the final dense or softmax."""
+        return self.layers[self.outputs[0]]
+
+    @property
+    def is_chain(self) -> bool:
+        """True for a `layers:` model (one input, each layer reads the one before)."""
+        return self._chain
+
+    @property
+    def recurrent_layers(self) -> dict[str, nn.Module]:
+        """The RNN/LSTM/GRU layers by name, in order."""
+        return {name: m for name, m, _, _ in self._plan if isinstance(m, _Sequence)}
+
+    def init_state(self, batch: int = 1) -> State:
+        """Zero states for `step`, one per recurrent layer, for `batch` sequences."""
+        device = next((p.device for p in self.parameters()), torch.device("cpu"))
+        state = []
+        for rnn in self.recurrent_layers.values():
+            shape = (rnn.num_layers * (2 if rnn.bidirectional else 1), batch, rnn.hidden_size)
+            h = torch.zeros(shape, device=device)
+            state.append((h, torch.zeros_like(h)) if isinstance(rnn, nn.LSTM) else h)
+        return state
+
+    def step(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """Run the chain on `x` with each recurrent layer starting from `state` (None: from
+        zeros); returns the output and the states to continue from, so feeding a sequence
+        in pieces gives the same outputs as feeding it whole. Padding masks do not apply."""
+        if not self._chain:
+            raise BrickworkError(
+                "model.step runs a `layers:` model (a chain of layers); this model is a graph, so "
+                "call it directly: model(x)."
+            )
+        count = len(self.recurrent_layers)
+        if state is not None and len(state) != count:
+            raise BrickworkError(
+                f"model.step got {len(state)} state(s) but the model has {count} recurrent "
+                "layer(s); pass the state a previous step returned, or model.init_state(batch)."
+            )
+        states = iter(state) if state is not None else None
+        new_state = []
+        for _, module, _, _ in self._plan:
+            if isinstance(module, _Sequence):
+                x, s = module.forward_with_state(x, None, next(states) if states else None)
+                new_state.append(s)
+            else:
+                x = module(x)
+        return x, new_state
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         if len(xs) == 1 and isinstance(xs[0], dict):
             xs = tuple(xs[0][name] for name in self.input_shapes)
         if len(xs) != len(self.input_shapes):
@@ -84,7 +167,7 @@ class BrickModel(nn.Module):
         outs = tuple(values[o] for o in self.outputs)
         return outs[0] if len(outs) == 1 else outs
 
-    def train(self, mode: bool = True):
+    def train(self, mode: bool = True) -> BrickModel:
         """As nn.Module.train, but batch-norm layers frozen by fine-tuning keep their statistics."""
         super().train(mode)
         for module in self.modules():

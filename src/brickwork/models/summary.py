@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from torch import nn
 
 from brickwork.layers.registry import fmt
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def summary(model: nn.Module) -> dict:
@@ -54,7 +59,7 @@ def _count(n: int) -> str:
     return str(n)
 
 
-def print_summary(model: nn.Module, console=None) -> dict:
+def print_summary(model: nn.Module, console: Console | None = None) -> dict:
     """Print the summary as a rich table; returns the same data as `summary`."""
     from rich.console import Console
     from rich.table import Table

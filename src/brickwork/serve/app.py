@@ -30,6 +30,7 @@ from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException
 
 from brickwork.errors import BrickworkError
+from brickwork.models.card import ModelCard, card_of
 from brickwork.serve.batching import batch_worker, submit
 from brickwork.serve.validation import (
     RequestError,
@@ -49,76 +50,69 @@ class ServeConfig:
     threads: int | None = None
 
 
-def model_kind(model: torch.nn.Module, meta: dict) -> str:
+def model_kind(model: torch.nn.Module, card: ModelCard) -> str:
     """What the page shows: image_classifier, language_model, forecaster, classifier or
     regression.
     """
     from brickwork.data.inputs import is_image_model
     from brickwork.data.named import dataset_kind
 
-    task = meta.get("task")
-    if task == "language_model" and meta.get("vocab"):
+    task = card.task
+    if task == "language_model" and card.vocab:
         return "language_model"
     if task == "regression":
-        return (
-            "forecaster"
-            if dataset_kind((meta.get("data") or {}).get("dataset")) == "timeseries"
-            else "regression"
-        )
+        dataset = (card.data or {}).get("dataset")
+        return "forecaster" if dataset_kind(dataset) == "timeseries" else "regression"
     return "image_classifier" if is_image_model(model.input_shape) else "classifier"
 
 
-def describe(model: torch.nn.Module, meta: dict, kind: str, config: ServeConfig) -> dict:
+def describe(model: torch.nn.Module, card: ModelCard, kind: str, config: ServeConfig) -> dict:
     """The /info document: enough for the page and for a client to build valid requests."""
     from brickwork.data.inputs import pixel_range
     from brickwork.models import summary
 
     s = summary(model)
-    vocab = meta.get("vocab") or {}
+    vocab = card.vocab or {}
     endpoints = ["GET /", "GET /health", "GET /info", "POST /predict"]
     endpoints += {"language_model": ["POST /generate"], "forecaster": ["POST /forecast"]}.get(
         kind, []
     )
     return {
-        "name": meta.get("name") or s["name"],
+        "name": card.name or s["name"],
         "kind": kind,
-        "task": meta.get("task"),
+        "task": card.task,
         "input_shape": list(model.input_shape),
         "input_dtype": str(model.input_dtype).replace("torch.", ""),
-        "classes": meta.get("class_names"),
+        "classes": card.class_names,
         "vocab_size": len(vocab["tokens"]) if vocab else None,
-        "pixel_range": pixel_range(meta.get("preprocessing"))
-        if kind == "image_classifier"
-        else None,
-        "metrics": {"train": meta.get("train_metrics"), "test": meta.get("test_metrics")},
+        "pixel_range": pixel_range(card.preprocessing) if kind == "image_classifier" else None,
+        "metrics": {"train": card.train_metrics, "test": card.test_metrics},
         "parameters": s["total_params"],
         "macs": s["total_macs"],
         "layers": [
             {k: layer[k] for k in ("name", "type", "output_shape", "params")}
             for layer in s["layers"]
         ],
-        "forecast": {
-            k: (meta.get("data") or {}).get(k) for k in ("lookback", "horizon", "target_columns")
-        }
+        "forecast": {k: (card.data or {}).get(k) for k in ("lookback", "horizon", "target_columns")}
         if kind == "forecaster"
         else None,
-        "preprocessing": meta.get("preprocessing"),
-        "dataset": (meta.get("data") or {}).get("dataset"),
-        "prompt": image_prompt(meta) if kind == "image_classifier" else None,
+        "preprocessing": card.preprocessing,
+        "dataset": (card.data or {}).get("dataset"),
+        "prompt": image_prompt(card) if kind == "image_classifier" else None,
         "limits": asdict(config),
         "endpoints": endpoints,
-        "versions": meta.get("versions"),
+        "versions": card.versions,
     }
 
 
 DIGIT_DATASETS = ("digits", "mnist")
 
 
-def image_prompt(meta: dict) -> dict:
+def image_prompt(card) -> dict:
     """The image panel's heading and hint, worded for what the model classifies: digits are
     drawn; other images (clothing, photos) are uploaded, or sketched, as one of its classes."""
-    dataset = (meta.get("data") or {}).get("dataset")
-    classes = [str(c) for c in meta.get("class_names") or []]
+    dataset = (card.data or {}).get("dataset")
+    classes = [str(c) for c in card.class_names or []]
     if dataset in DIGIT_DATASETS or (classes and all(c.isdigit() for c in classes)):
         return {
             "title": "Draw a digit, or upload an image",
@@ -156,9 +150,9 @@ def create_app(model: torch.nn.Module | str | Path, config: ServeConfig | None =
         model = load(model_path(model))
     _check_servable(model)
     model.eval()
-    meta = dict(getattr(model, "metadata", None) or {})
-    kind = model_kind(model, meta)
-    info = describe(model, meta, kind, config)
+    card = card_of(model)
+    kind = model_kind(model, card)
+    info = describe(model, card, kind, config)
     activation = output_activation(model)
     page = (
         resources.files("brickwork.serve").joinpath("static/index.html").read_text(encoding="utf-8")
@@ -199,7 +193,7 @@ def create_app(model: torch.nn.Module | str | Path, config: ServeConfig | None =
 
     from brickwork.serve.routes import add_model_routes
 
-    add_model_routes(app, model, meta, kind, activation, config, submit)
+    add_model_routes(app, model, card, kind, activation, config, submit)
     return app
 
 

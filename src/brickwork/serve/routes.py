@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from brickwork.errors import BrickworkError
+from brickwork.models.card import ModelCard
 from brickwork.serve.validation import (
     RequestError,
     check_object,
@@ -31,7 +32,7 @@ IMAGE_HINT = ", or an image (multipart field file, or image/png bytes)"
 def add_model_routes(
     app: FastAPI,
     model: torch.nn.Module,
-    meta: dict,
+    card: ModelCard,
     kind: str,
     activation: str | None,
     config,
@@ -42,16 +43,13 @@ def add_model_routes(
     from brickwork.data.text import Vocab
     from brickwork.train.interpret import interpret
 
-    preprocessing = meta.get("preprocessing") or {}
+    preprocessing = card.preprocessing or {}
     input_shape = list(model.input_shape)
     tokens = model.input_dtype == torch.long
-    vocab = Vocab.from_json(meta["vocab"]) if meta.get("vocab") else None
+    vocab = Vocab.from_json(card.vocab) if card.vocab else None
     vocab_size = len(vocab) if vocab is not None else _embedding_size(model) if tokens else None
     # a language model's next-token distribution is labelled by the vocabulary
-    labels = {
-        **meta,
-        "class_names": vocab.tokens if kind == "language_model" else meta.get("class_names"),
-    }
+    labels = card.updated(class_names=vocab.tokens) if kind == "language_model" else card
 
     def prepare(raw: np.ndarray) -> torch.Tensor:
         try:
@@ -82,7 +80,7 @@ def add_model_routes(
         out = await submit(request.app.state.queue, x)
         if kind == "language_model":
             out = out[:, -1]  # the next token after the last position
-        return {"model": meta.get("name"), "predictions": interpret(out, labels, activation, top_k)}
+        return {"model": card.name, "predictions": interpret(out, labels, activation, top_k)}
 
     @app.post("/generate")
     async def generate_text(request: Request):

@@ -51,6 +51,8 @@ METRICS = (
     "r2",
     "perplexity",
 )
+# Metric names (after any val_ prefix) where larger is better; callbacks and tune use it.
+MAX_MODE = ("acc", "accuracy", "f1", "precision", "recall", "r2", "auc")
 
 
 # Allowed values of the numeric and yes/no settings above: (kind, low, high, low/high

@@ -78,7 +78,7 @@ class TuneSpec(SpecModel):
 
     def maximize(self) -> bool:
         """True when a larger metric is better: `direction`, else accuracy-like names."""
-        from brickwork.train.callbacks import MAX_MODE
+        from brickwork.spec.train import MAX_MODE
 
         if self.direction != "auto":
             return self.direction == "maximize"

@@ -28,35 +28,9 @@ import torch
 
 from brickwork.errors import BrickworkError, did_you_mean
 from brickwork.files import atomic_write
+from brickwork.spec.train import MAX_MODE
+from brickwork.train.callback_base import Callback
 from brickwork.trust import import_named
-
-MAX_MODE = ("acc", "accuracy", "f1", "precision", "recall", "r2", "auc")
-
-
-class Callback:
-    """Base class: every hook does nothing; `trainer` is set by `fit`.
-
-    In a distributed job every rank runs every callback, except those with
-    `main_process_only = True` (the ones that write files or print), which run on rank 0 only.
-    """
-
-    trainer = None
-    main_process_only = False
-
-    def on_train_begin(self, logs: dict) -> None: ...
-    def on_train_end(self, logs: dict) -> None: ...
-    def on_epoch_begin(self, epoch: int, logs: dict) -> None: ...
-    def on_epoch_end(self, epoch: int, logs: dict) -> None: ...
-    def on_batch_begin(self, batch: int, logs: dict) -> None: ...
-    def on_batch_end(self, batch: int, logs: dict) -> None: ...
-
-    def state_dict(self) -> dict:
-        """What this callback must remember across a resume (JSON values and tensors)."""
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        for key, value in state.items():
-            setattr(self, key, value)
 
 
 class MonitorCallback(Callback):

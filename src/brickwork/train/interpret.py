@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import torch
 
+from brickwork.models.card import ModelCard
 
-def interpret(out: torch.Tensor, meta: dict, activation: str | None, top_k: int) -> list[dict]:
+
+def interpret(out: torch.Tensor, card: ModelCard, activation: str | None, top_k: int) -> list[dict]:
     """Top-k labels with probabilities for classifiers, raw values for regression.
 
     `activation` is the model's output activation ('softmax', 'log_softmax', 'sigmoid' or
     None for logits), so probabilities are computed once and never twice.
     """
-    task = meta.get("task")
-    names = meta.get("class_names")
+    task = card.task
+    names = card.class_names
     if task == "regression":
         return [{"values": row.flatten().tolist()} for row in out]
     if out.dim() == 1 or out.shape[-1] == 1:

@@ -29,6 +29,7 @@ from rich.console import Console
 from torch import nn
 
 from brickwork.errors import BrickworkError
+from brickwork.models.card import card_of
 from brickwork.spec.train import TrainSpec, parse_train_spec
 from brickwork.train import distributed
 from brickwork.train.callbacks import Callback, TerminateOnNaN, build_callback
@@ -123,7 +124,7 @@ def fit(
     when they are not given. `resume` is a checkpoint file (or its loaded state).
     """
     spec = train_spec(train, options, loss, optimizer, metrics, scheduler)
-    task = task or getattr(model, "metadata", {}).get("task")
+    task = task or card_of(model).task
     device = pick_device(spec.device)
     if distributed.world_size() > 1 and device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
@@ -306,15 +307,15 @@ def evaluate(
 ) -> dict:
     """Loss and metrics on a dataset; classification adds `confusion_matrix` and `per_class`.
 
-    The loss and metrics default to those the model was trained with (`model.metadata`);
+    The loss and metrics default to those the model was trained with (`model.card`);
     both also take your own objects, as in `fit`, and `eval_step(batch, trainer)` replaces
     the built-in step.
     """
-    meta = getattr(model, "metadata", {})
-    named, own = split_metrics(metrics if metrics is not None else meta.get("metrics"))
-    spec_loss = None if is_own(loss) else loss or meta.get("loss")
+    card = card_of(model)
+    named, own = split_metrics(metrics if metrics is not None else card.metrics)
+    spec_loss = None if is_own(loss) else loss or card.loss
     spec = parse_train_spec({k: v for k, v in {"loss": spec_loss, "metrics": named}.items() if v})
-    task = task or meta.get("task")
+    task = task or card.task
     t = Trainer(model, None, TrainSpec(verbose=0), [], Console(), None)
     t.device = pick_device(device)
     model.to(t.device)

@@ -25,6 +25,7 @@ from torch import nn
 
 from brickwork.errors import BrickworkError
 from brickwork.files import atomic_write
+from brickwork.models.card import card_of
 from brickwork.models.io import save_model
 from brickwork.spec.train import TrainSpec
 from brickwork.train import distributed, plots, rundir
@@ -170,7 +171,7 @@ def run_prepared(
     with their files in the run directory, then the test split's metrics and plots."""
     train = run.train.model_copy(update={"device": device}) if device else run.train
     model, bundle = run.model, run.bundle
-    model.metadata = {**getattr(model, "metadata", {}), **training_record(train, bundle.task)}
+    model.card = card_of(model).updated(**training_record(train, bundle.task))
     spec_callbacks = [build_callback(entry, run_dir) for entry in train.callbacks]
     test = None
     if has_rows(bundle.test):

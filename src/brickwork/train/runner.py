@@ -17,6 +17,7 @@ import yaml
 
 from brickwork.errors import BrickworkError
 from brickwork.files import atomic_write
+from brickwork.models.card import new_card
 from brickwork.spec.run import RunSpec, parse_run_spec
 from brickwork.train import distributed, rundir
 from brickwork.train.device import pick_device, seed_everything
@@ -47,16 +48,17 @@ def load_run(spec: RunSpec):
     if bundle.vocab is not None:
         _check_vocabulary(model, len(bundle.vocab))
     check_output_size(model, bundle.task, bundle.num_classes)
-    model.metadata = {
-        "task": bundle.task,
-        "preprocessing": bundle.preprocessing,
-        "class_names": bundle.class_names,
-        "num_classes": bundle.num_classes,
-        "vocab": bundle.vocab.to_json() if bundle.vocab is not None else None,
-        "data": spec.data.model_dump(mode="json"),
-        "seed": spec.train.seed,
-        "name": spec.name,
-    }
+    model.card = new_card(
+        model,
+        task=bundle.task,
+        preprocessing=bundle.preprocessing,
+        class_names=bundle.class_names,
+        num_classes=bundle.num_classes,
+        vocab=bundle.vocab.to_json() if bundle.vocab is not None else None,
+        data=spec.data.model_dump(mode="json"),
+        seed=spec.train.seed,
+        name=spec.name,
+    )
     return model, bundle
 
 
@@ -170,7 +172,7 @@ def _train(spec: RunSpec, run_dir: Path | None, main: bool, resumed: bool, devic
     with distributed.main_first():  # rank 0 downloads and caches the data before the others read it
         model, bundle = load_run(spec)
     if run_dir is not None:  # the run's name (--name, a '-2' suffix), not only the spec's
-        model.metadata["name"] = Path(run_dir).name
+        model.card = model.card.updated(name=Path(run_dir).name)
     return run_prepared(
         PreparedRun(model, bundle, spec.train), run_dir, resume=resumed, device=device
     )

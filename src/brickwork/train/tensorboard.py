@@ -10,7 +10,7 @@ import warnings
 
 import torch
 
-from brickwork.train.callbacks import Callback
+from brickwork.train.callback_base import Callback
 
 
 class TensorBoard(Callback):
