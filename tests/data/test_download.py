@@ -223,3 +223,18 @@ def test_damaged_embedded_file_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(dl, "EMBEDDED_DIR", tmp_path / "nowhere")
     with pytest.raises(BrickworkError, match="installation is incomplete"):
         dl.embedded_file("co2")
+
+
+def test_embedded_files_are_installed_as_package_data():
+    """pyproject's package-data globs cover every embedded file, so a wheel carries them."""
+    import ast
+    import fnmatch
+    import re
+
+    root = Path(__file__).resolve().parents[2]
+    line = re.search(r"^brickwork = (\[.*\])$", (root / "pyproject.toml").read_text(), re.M)
+    globs = ast.literal_eval(line.group(1))
+    package = root / "src" / "brickwork"
+    for path in dl.EMBEDDED_DIR.iterdir():
+        rel = path.relative_to(package).as_posix()
+        assert any(fnmatch.fnmatch(rel, g) for g in globs), rel
