@@ -46,13 +46,12 @@ _EXPORTS = {
     "save_model": "brickwork.models.io",
     "load": "brickwork.models.io",
     "load_data": "brickwork.data",
-    "generate": "brickwork.generate",
-    "forecast": "brickwork.forecast",
     "export_model": "brickwork.export",
     "BrickworkError": "brickwork.errors",
 }
 # The subpackages, bottom layer first (docs/architecture.md draws them). `bw.generate` and
-# `bw.forecast` are the functions; their packages are imported by name.
+# `bw.forecast` are packages (Python puts them under those names once imported), so their
+# functions are bw.generate.generate and bw.forecast.forecast.
 SUBPACKAGES = (
     "errors",
     "spec",
@@ -62,6 +61,8 @@ SUBPACKAGES = (
     "train",
     "finetune",
     "tune",
+    "generate",
+    "forecast",
     "export",
     "serve",
 )
@@ -71,15 +72,10 @@ __all__ = [*_EXPORTS, *(p for p in SUBPACKAGES if p != "serve"), "__version__"]
 
 def __getattr__(name: str):
     if name in _EXPORTS:
-        value = getattr(import_module(_EXPORTS[name]), name)
-    elif name in SUBPACKAGES:
-        value = import_module(f"brickwork.{name}")
-    else:
-        raise AttributeError(f"module 'brickwork' has no attribute '{name}'")
-    # Keep it: importing brickwork.generate would otherwise leave the package, not the
-    # function, under the name `generate` for every later access.
-    globals()[name] = value
-    return value
+        return getattr(import_module(_EXPORTS[name]), name)
+    if name in SUBPACKAGES:
+        return import_module(f"brickwork.{name}")
+    raise AttributeError(f"module 'brickwork' has no attribute '{name}'")
 
 
 def __dir__() -> list[str]:
