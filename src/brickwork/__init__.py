@@ -14,7 +14,7 @@ A small convolutional classifier, trained for one epoch on random data, saved an
 >>> x, y = torch.randn(64, 1, 28, 28), torch.randint(0, 10, (64,))
 >>> history = bw.fit(model, x, y, epochs=1, batch_size=32, verbose=0, task="classification")
 >>> path = bw.save_model(model, f"{tempfile.mkdtemp()}/digits.safetensors",
-...                      class_names=[str(i) for i in range(10)])
+...                      task="classification", class_names=[str(i) for i in range(10)])
 >>> card = bw.load(path).card
 >>> card.task, card.class_names[:3], card.input_shape
 (<Task.classification: 'classification'>, ['0', '1', '2'], [1, 28, 28])

@@ -72,7 +72,7 @@ def imdb_tables(archive: Path) -> tuple[Path, Path]:
     never extracted to disk; the unlabelled `unsup` reviews are left out.
     """
     from brickwork.data.download import cache_dir
-    from brickwork.models.io import atomic_write
+    from brickwork.files import atomic_write
 
     folder = cache_dir("imdb")
     tables = (folder / "imdb_train.csv", folder / "imdb_test.csv")
