@@ -8,8 +8,6 @@ the same layers; a new subpackage or top-level module goes into LEVELS here and 
 import ast
 from pathlib import Path
 
-import pytest
-
 SRC = Path(__file__).resolve().parents[1] / "src" / "brickwork"
 
 # Bottom first. A module may import its own component and components on lower levels only;
