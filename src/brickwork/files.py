@@ -121,8 +121,9 @@ def remove_stale_temps(folder: str | Path, name: str | None = None, recursive=Fa
 
 
 def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True  # another thread of this process may be writing it
+    """Whether process `pid` may still be writing; when unsure, yes (the temp file stays)."""
+    if pid == os.getpid() or os.name == "nt":  # on Windows os.kill(pid, 0) would signal it
+        return True  # (and in this process another thread may be writing it)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -689,7 +689,7 @@ COMMANDS = [
             "data: {dataset: csv, path: '{d}/t.csv', label_column: label}\n",
             "t.csv": ONE_CLASS,
         },
-        ["data", "same class"],
+        ["t.csv", "label", "single value"],
     ),
     (
         "resume_other_spec",

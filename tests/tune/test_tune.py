@@ -308,3 +308,13 @@ def test_tuning_a_fine_tuning_spec_and_cli_errors(tmp_path, capsys):
         == 2
     )
     assert "MedianPruner has no setting 'patience'" in capsys.readouterr().err
+
+
+def test_the_report_never_replaces_the_spec_being_tuned(tmp_path):
+    spec = tmp_path / "best_spec.yaml"
+    spec.write_text(yaml.safe_dump(SPEC))
+    with pytest.raises(BrickworkError, match=r"--out .*would overwrite .*--force"):
+        tune(spec, trials=1, out_dir=tmp_path, echo=lambda line: None)
+    assert yaml.safe_load(spec.read_text()) == SPEC
+    with pytest.raises(BrickworkError, match="not a plain folder name"):
+        tune(SPEC, trials=1, study_name="../x", runs_dir=tmp_path, echo=lambda line: None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from brickwork.cli.args import at_least, folder, number
+from brickwork.cli.options import add_force_option
 
 
 def cmd_tune(args) -> int:
@@ -19,6 +20,7 @@ def cmd_tune(args) -> int:
         runs_dir=args.runs_dir,
         out_dir=args.out,
         verbose=1 if args.verbose else 0,
+        force=args.force,
     )
     return 0 if result.best_spec is not None else 1
 
@@ -71,4 +73,5 @@ def register(sub) -> None:
     )
     p.add_argument("--out", help="write the report here instead")
     p.add_argument("--verbose", action="store_true", help="show each trial's training progress")
+    add_force_option(p, "the report")
     p.set_defaults(func=cmd_tune)

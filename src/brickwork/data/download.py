@@ -133,6 +133,7 @@ def fetch(
             )
     return dest
 
+
 def verify(path: Path, resource: Resource) -> None:
     """Raise BrickworkError naming the file when its MD5 differs from the published one."""
     got = md5sum(path)

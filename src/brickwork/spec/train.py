@@ -223,9 +223,11 @@ class OptimizerSpec(_Typed):
                 "the learning rate is train.lr, not a setting of train.optimizer; move `lr:` up "
                 "to the train: section (parameter groups may set their own lr)"
             )
+        settings = {k: v for k, v in self.options.items() if k != "param_groups"}
         if ":" not in self.type:
-            settings = {k: v for k, v in self.options.items() if k != "param_groups"}
             check_optimizer_settings(torch_optimizers()[self.type], settings)
+        for name, value in settings.items():  # NaN, Inf, bools and out-of-range values
+            _check_setting("optimizer", self.type, name, value)
         return self
 
 

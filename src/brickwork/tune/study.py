@@ -26,6 +26,7 @@ import optuna
 from optuna.trial import TrialState
 
 from brickwork.errors import BrickworkError, did_you_mean
+from brickwork.files import refuse_to_overwrite
 from brickwork.spec.load import apply_overrides, read_spec_file
 from brickwork.spec.run import RunSpec, check_override, parse_run_spec
 from brickwork.spec.tune import (
@@ -242,11 +243,13 @@ def tune(
     out_dir: str | Path | None = None,
     verbose: int = 0,
     echo=print,
+    force: bool = False,
 ) -> TuneResult:
     """Run (or resume, or join) a study until it holds `trials` finished trials or `timeout` seconds
     pass.
 
-    Writes `out_dir` (default runs/tune/STUDY): trials.csv, best_spec.yaml, plots/*.png.
+    Writes `out_dir` (default runs/tune/STUDY): trials.csv, best_spec.yaml, plots/*.png; it
+    refuses (unless `force`) when one of them would replace the spec file being tuned.
     """
     from brickwork.tune.report import write_report
 
@@ -257,6 +260,10 @@ def tune(
     name = study_name or template.get("name") or (Path(where).stem if where != "spec" else "study")
     if out_dir is None:  # the study's folder is runs_dir/tune/NAME: the name may not leave it
         check_name(name, "study name (--study or the spec's `name:`)")
+    out = Path(out_dir) if out_dir is not None else Path(runs_dir) / "tune" / name
+    if not isinstance(spec, dict):
+        for report in ("trials.csv", "best_spec.yaml"):
+            refuse_to_overwrite(out / report, [spec], "--out", force)
     epochs = max(
         parse_run_spec(resolve(template, bound_suggest(c)), where).train.epochs
         for c in ("low", "high")
@@ -306,7 +313,6 @@ def tune(
             )
         finally:
             logging.getLogger("optuna.study._optimize").removeFilter(quiet)
-    out = Path(out_dir) if out_dir is not None else Path(runs_dir) / "tune" / name
     best = write_report(study, template, tspec, out, echo)
     return TuneResult(study, best, out)
 
