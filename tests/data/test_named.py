@@ -124,8 +124,8 @@ def test_forecast_and_server_treat_a_co2_model_as_a_forecaster(tmp_path):
     )
     run_dir = train_from_spec(spec, runs_dir=tmp_path).run_dir
     model = load(run_dir / "model.safetensors")
-    assert model.metadata["data"]["dataset"] == "sunspots"
+    assert model.card.data["dataset"] == "sunspots"
     assert series_spec(model).dataset == "timeseries"
-    assert model_kind(model, model.metadata) == "forecaster"
+    assert model_kind(model, model.card) == "forecaster"
     result = forecast(model, 4)
     assert result["history_length"] == 309 and len(result["forecast"]) == 4

@@ -15,7 +15,8 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from brickwork.train import Callback, fit
+from brickwork.train import Callback
+from brickwork.train.run import fit_run
 
 
 class Slow(Callback):
@@ -44,7 +45,7 @@ def main(run_dir: str, out: str, resume: bool, slow: float) -> None:
     y = (x[:, :3].sum(1) > 0).long()
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 2))
-    fit(
+    fit_run(
         model,
         x[:256],
         y[:256],
@@ -57,7 +58,7 @@ def main(run_dir: str, out: str, resume: bool, slow: float) -> None:
         lr=0.05,
         callbacks=[Slow(slow)],
         run_dir=run_dir,
-        resume=run_dir if resume else None,
+        resume=resume,
     )
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out)
 

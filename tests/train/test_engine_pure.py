@@ -9,6 +9,7 @@ import torch
 import torch.distributed as dist
 
 from brickwork.errors import BrickworkError
+from brickwork.models.card import ModelCard
 from brickwork.train import EarlyStopping, fit
 from brickwork.train.run import fit_run
 
@@ -38,12 +39,12 @@ def test_fit_writes_no_files(tmp_path, monkeypatch):
 def test_fit_changes_only_the_weights():
     x, y = blobs(200)
     model = mlp(dropout=0.1).eval()
-    model.metadata = {"task": "classification", "note": "mine"}
+    model.card = ModelCard(task="classification", extra={"note": "mine"})
     before = {k: v for k, v in vars(model).items() if k not in ("_parameters", "_buffers")}
     grads = [p.requires_grad for p in model.parameters()]
     old = {k: v.clone() for k, v in model.state_dict().items()}
     fit(model, x, y, epochs=1, verbose=0, loss="cross_entropy", metrics=["f1"])
-    assert model.metadata == {"task": "classification", "note": "mine"}
+    assert model.card == ModelCard(task="classification", extra={"note": "mine"})
     after = {k: v for k, v in vars(model).items() if k not in ("_parameters", "_buffers")}
     assert after.keys() == before.keys()
     assert not model.training and all(not m.training for m in model.modules())
@@ -97,7 +98,7 @@ def test_the_run_layer_writes_the_run_and_the_model_once(tmp_path, monkeypatch):
     for name in ("metrics.csv", "environment.json", "plots/learning_curves.png"):
         assert (tmp_path / "run" / name).is_file(), name
     model = io.load(tmp_path / "run" / "model.safetensors", model=mlp())
-    assert model.metadata["test_metrics"] == {"accuracy": 0.5}
+    assert model.card.test_metrics == {"accuracy": 0.5}
     assert run.history.epoch == [0, 1]
     more = fit_run(
         mlp(),

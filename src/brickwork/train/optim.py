@@ -32,7 +32,7 @@ def optimizer_class(name: str) -> type[torch.optim.Optimizer]:
         return torch_optimizers()[name]
     from brickwork.train.callbacks import _import
 
-    cls = _import(name)
+    cls = _import(name, "optimizer")
     if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
         raise BrickworkError(
             f"train.optimizer: '{name}' is a {type(cls).__name__}, not a torch.optim.Optimizer "
