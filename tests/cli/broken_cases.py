@@ -106,6 +106,12 @@ SUMMARY = [
         ["input_shape", "boolean"],
     ),
     (
+        "graph_bool_dim",
+        ["summary", "{d}/s.yaml"],
+        spec("model: {inputs: {x: [true, 4]}, nodes: [relu]}\n"),
+        ["inputs", "boolean"],
+    ),
+    (
         "float_dim",
         ["summary", "{d}/s.yaml"],
         spec("model: {input_shape: [1.5], layers: [relu]}\n"),
