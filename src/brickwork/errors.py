@@ -53,8 +53,10 @@ def pydantic_message(exc, where: str, fields: Iterable[str] = ()) -> str:
             continue
         msg = err["msg"].removeprefix("Value error, ")
         got = err.get("input")
+        text = repr(got)
+        text = text if len(text) <= 60 else text[:57] + "..."
         shown = (
-            f" (got {got!r})"
+            f" (got {text})"
             if got is not None and not isinstance(got, dict) and repr(got) not in msg
             else ""
         )

@@ -53,7 +53,26 @@ def meta_file(meta: object) -> bytes:
     )
 
 
+BOMB = "".join(
+    [f"a0: &a0 [{', '.join(['x'] * 10)}]\n"]
+    + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 9)]
+)
+
 SUMMARY = [
+    ("deep_yaml", ["summary", "{d}/s.yaml"], spec("[" * 50000 + "]" * 50000), ["s.yaml", "deep"]),
+    (
+        "deep_json",
+        ["summary", "{d}/s.json"],
+        {"s.json": "[" * 50000 + "]" * 50000},
+        ["s.json", "deep"],
+    ),
+    (
+        "deep_mapping",
+        ["summary", "{d}/s.yaml"],
+        spec("a: " + "{b: " * 300 + "1" + "}" * 300),
+        ["s.yaml", "deep"],
+    ),
+    ("alias_bomb", ["summary", "{d}/s.yaml"], spec(BOMB), ["s.yaml", "aliases"]),
     ("missing_file", ["summary", "{d}/nope.yaml"], {}, ["nope.yaml", "does not exist"]),
     ("latin1", ["summary", "{d}/s.yaml"], {"s.yaml": b"name: caf\xe9\n"}, ["s.yaml", "UTF-8"]),
     ("bad_yaml", ["summary", "{d}/s.yaml"], spec("model: [1, 2\n"), ["s.yaml", "YAML", "line"]),
@@ -85,6 +104,12 @@ SUMMARY = [
         ["summary", "{d}/s.yaml"],
         spec("model: {input_shape: [true, 4], layers: [relu]}\n"),
         ["input_shape", "boolean"],
+    ),
+    (
+        "graph_bool_dim",
+        ["summary", "{d}/s.yaml"],
+        spec("model: {inputs: {x: [true, 4]}, nodes: [relu]}\n"),
+        ["inputs", "boolean"],
     ),
     (
         "float_dim",
@@ -439,6 +464,13 @@ TRAIN_CASES = [
     ("topk_zero", "metrics: [{type: top_k_accuracy, k: 0}]", ["k"]),
     ("metric_unknown", "metrics: [acuracy]", ["metric", "accuracy"]),
     ("unknown_field", "epoch: 3", ["epoch", "did you mean 'epochs'"]),
+    ("callback_patience_nan", "callbacks: [{type: early_stopping, patience: .nan}]", ["patience"]),
+    (
+        "callback_min_delta_inf",
+        "callbacks: [{type: early_stopping, min_delta: .inf}]",
+        ["min_delta"],
+    ),
+    ("callback_factor_big", "callbacks: [{type: reduce_lr_on_plateau, factor: 3}]", ["factor"]),
 ]
 
 DATA_CASES = [

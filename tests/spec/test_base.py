@@ -85,6 +85,8 @@ def test_nan_and_inf_are_refused(model, name, is_float):
         (True, str | int | None, True),
         (True, dict, False),
         (1, int, False),
+        ({"x": [True, 4]}, dict[str, list[int]] | None, True),
+        ({"x": True}, dict[str, object], False),
     ],
 )
 def test_bool_where_number(value, annotation, refused):

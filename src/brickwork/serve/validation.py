@@ -248,7 +248,7 @@ def number(
             f"'{key}' must be {'a whole number' if integer else 'a number'}, got {excerpt(value)}.",
         )
     if not low <= value <= high:
-        raise RequestError(422, f"'{key}' must be between {low} and {high}, got {value}.")
+        raise RequestError(422, f"'{key}' must be between {low} and {high}, got {excerpt(value)}.")
     return value
 
 

@@ -35,12 +35,25 @@ class SpecModel(BaseModel):
 def bool_where_number(value: Any, annotation: Any) -> bool:
     """True when `value` is (or a list of `value` holds) a bool where `annotation` wants a number
     (or a word) and takes no bool; fields of Any or model type are left to their own checks."""
+    if isinstance(value, dict):
+        values = _dict_values(annotation)
+        return values is not None and any(bool_where_number(v, values) for v in value.values())
     scalars, items = _kinds(annotation)
     if isinstance(value, bool):
         return bool(scalars) and bool not in scalars and Any not in scalars
     if isinstance(value, list) and items is not None:
         return any(bool_where_number(v, items) for v in value)
     return False
+
+
+def _dict_values(annotation: Any) -> Any:
+    """The value type of the mapping form of a field (`dict[str, list[int]]`), else None."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _dict_values(args[0])
+    if origin in (Union, UnionType):
+        return next((v for v in map(_dict_values, args) if v is not None), None)
+    return args[1] if origin is dict and len(args) == 2 else None
 
 
 def _kinds(annotation: Any) -> tuple[set, Any]:

@@ -31,6 +31,11 @@ def read_spec_file(path: str | Path) -> dict[str, Any]:
             data = json.loads(text)
         else:
             data = yaml.safe_load(text)
+    except RecursionError:
+        raise BrickworkError(
+            f"spec file '{path}' nests lists or mappings thousands of levels deep; a spec is a "
+            "few levels of sections and fields, so pass the right file."
+        ) from None
     except json.JSONDecodeError as e:
         raise BrickworkError(
             f"spec file '{path}' is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}."
@@ -40,12 +45,40 @@ def read_spec_file(path: str | Path) -> dict[str, Any]:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e)
         raise BrickworkError(f"spec file '{path}' is not valid YAML{where}: {problem}.") from None
+    _check_size(data, path)
     if not isinstance(data, dict):
         raise BrickworkError(
             f"spec file '{path}' must hold a mapping with sections such as 'model:', 'data:', "
             f"'train:'; found {type(data).__name__}."
         )
     return data
+
+
+MAX_SPEC_VALUES = 1_000_000  # values in one spec, YAML aliases counted each time they are used
+MAX_SPEC_DEPTH = 100
+
+
+def _check_size(data: Any, path: Path) -> None:
+    """Refuse a spec nested absurdly deep or that expands (YAML aliases of aliases, a 'billion
+    laughs' file) to more values than any real spec holds, before anything walks it."""
+    count, todo = 0, [(data, 1)]
+    while todo:
+        value, depth = todo.pop()
+        count += 1
+        if depth > MAX_SPEC_DEPTH or count > MAX_SPEC_VALUES:
+            what = (
+                f"nests deeper than {MAX_SPEC_DEPTH} levels"
+                if depth > MAX_SPEC_DEPTH
+                else (f"expands to more than {MAX_SPEC_VALUES:,} values (YAML aliases included)")
+            )
+            raise BrickworkError(
+                f"spec file '{path}' {what}; a spec is a few levels of sections and fields, so "
+                "pass the right file."
+            )
+        if isinstance(value, dict):
+            todo.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            todo.extend((v, depth + 1) for v in value)
 
 
 def apply_overrides(spec: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

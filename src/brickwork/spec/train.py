@@ -315,7 +315,17 @@ class TrainSpec(SpecModel):
     @field_validator("callbacks", mode="before")
     @classmethod
     def _callbacks(cls, v):
-        return [_named(c, "callback") for c in (v or [])]
+        callbacks = [_named(c, "callback") for c in (v or [])]
+        for c in callbacks:
+            for name, value in c.items() if isinstance(c, dict) else ():
+                if name in SETTING_RANGES:
+                    _check_setting("callback", str(c.get("type")), name, value)
+                elif isinstance(value, float) and not math.isfinite(value):
+                    raise ValueError(
+                        f"callback '{c.get('type')}' setting '{name}' must be a finite number, "
+                        f"found {value}"
+                    )
+        return callbacks
 
     @field_validator("device")
     @classmethod
