@@ -303,3 +303,21 @@ def test_step_mistakes_are_errors():
     assert set(h.history) == {"loss", "lr"}
     with pytest.raises(BrickworkError, match="needs the step's output"):
         fit(mlp(), x, y, train_step=no_output, metrics=["accuracy"], **SHORT)
+
+
+def test_cross_entropy_on_one_output_column_is_an_error_not_a_zero_loss():
+    """fit no longer writes the loss into the model, so evaluate on an unannotated binary model
+    falls back to cross_entropy: that must fail loudly, not report a loss of 0."""
+    x, y = blobs(200, classes=2)
+    model = nn.Sequential(nn.Linear(10, 1))
+    fit(
+        model,
+        x,
+        y.float(),
+        loss="bce_with_logits",
+        task="binary",
+        **{**SHORT, "epochs": 10, "lr": 0.05},
+    )
+    with pytest.raises(BrickworkError, match="single output column"):
+        evaluate(model, x, y)
+    assert evaluate(model, x, y.float(), task="binary")["accuracy"] > 0.9

@@ -8,8 +8,8 @@ Write your own by subclassing `Callback` and overriding any hook:
 
     fit(model, x, y, callbacks=[PrintLR()])
 
-`self.trainer` (set before `on_train_begin`) holds `model`, `optimizer`, `history`, `epoch`,
-`global_step`, `run_dir` and `stop_training` (set it to True to stop after this epoch).
+`self.trainer` (set before `on_train_begin`) holds `model`, `optimizer`, `scheduler`, `history`,
+`epoch`, `global_step`, `device` and `stop_training` (set it to True to stop after this epoch).
 `on_batch_end`'s `logs["loss"]` is a 0-d tensor on the device: calling `.item()` on it every
 batch synchronizes the device, so read it only as often as you need. A callback that keeps
 state across a resume returns it from `state_dict()` (JSON values and tensors).

@@ -247,6 +247,12 @@ def _tokens(loss: Callable) -> Callable:
     """Classification loss that also takes sequence outputs [N, T, C] with targets [N, T]."""
 
     def fn(out, y):
+        if out.shape[-1] == 1 and out.dim() == y.dim() + 1:
+            raise BrickworkError(
+                "loss cross_entropy/nll got a single output column, so every prediction is "
+                "the one class and the loss is 0; a binary model takes loss='bce' (or "
+                "task='binary'), a regression model loss='mse' (or task='regression')."
+            )
         if out.dim() > 2 and y.dim() == out.dim() - 1:
             return loss(out.reshape(-1, out.shape[-1]), y.reshape(-1))
         return loss(out, y)
