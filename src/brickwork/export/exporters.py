@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from brickwork.errors import BrickworkError
-from brickwork.export.formats import FORMATS, dynamic_axes, runner, write
+from brickwork.export.formats import FORMATS, dynamic_axes, runner, write_and_check
 
 TOLERANCE = 1e-4
 
@@ -80,9 +80,18 @@ def parity(
         with torch.no_grad():
             expected = model(*inputs)
         expected = [e.numpy() for e in (expected if isinstance(expected, tuple) else (expected,))]
-        got = run(inputs)
+        try:
+            got = run(inputs)
+        except Exception as e:  # noqa: BLE001 - runtimes raise many types for a bad input
+            shapes = ", ".join(str(list(x.shape)) for x in inputs)
+            report["failed"] = (
+                f"the exported file does not run on inputs of shape {shapes} "
+                f"({type(e).__name__}: {' '.join(str(e).split())[:200]})"
+            )
+            report[case] = float("inf")
+            break
         report[case] = float(max(np.abs(g - e).max() for g, e in zip(got, expected, strict=True)))
-    report["max_abs_error"] = max(report.values())
+    report["max_abs_error"] = max(v for k, v in report.items() if k != "failed")
     report["ok"] = report["max_abs_error"] <= TOLERANCE
     return report
 
@@ -107,12 +116,19 @@ def export_model(
     example = _inputs(model, 2, 0, axes=axes)
     tmp = _atomic_target(path)
     try:
-        exporter = write(fmt, model, example, tmp, axes)
-        report = parity(model, tmp, fmt, real_inputs, axes)
+        exporter, report = write_and_check(
+            fmt, model, example, tmp, axes, lambda: parity(model, tmp, fmt, real_inputs, axes)
+        )
         if not report["ok"]:
             raise BrickworkError(
-                f"export parity check failed: {fmt} and PyTorch differ by "
-                f"{report['max_abs_error']:.3g} (> {TOLERANCE}); the file was not written."
+                "export parity check failed: "
+                + (
+                    report["failed"]
+                    if "failed" in report
+                    else f"{fmt} and PyTorch differ by {report['max_abs_error']:.3g} "
+                    f"(> {TOLERANCE})"
+                )
+                + "; the file was not written."
             )
         _commit(tmp, path)
     finally:

@@ -131,11 +131,32 @@ def _names(model: nn.Module) -> tuple[list[str], list[str]]:
     return list(model.input_shapes), outputs or ["output"]
 
 
-def write(fmt: str, model: nn.Module, example: tuple, path: Path, axes) -> dict:
-    """Write `model` as `fmt` to `path`; returns facts for the export report."""
-    if fmt == "onnx":
-        return write_onnx(model, example, path, axes)
-    program = capture(model, example, axes)
+def write_and_check(fmt: str, model: nn.Module, example: tuple, path: Path, axes, check):
+    """Write `model` as `fmt` to `path` and run `check()` (the parity report) on it. An ONNX
+    file from the dynamo exporter that fails (or fails its check: a dynamic axis it could not
+    keep) is written again by the legacy exporter, and the report says so and why."""
+    if fmt != "onnx":
+        return _write_program(fmt, capture(model, example, axes), path), check()
+    try:
+        _write_dynamo_onnx(model, example, path, axes)
+        report = check()
+        if report["ok"]:
+            return {"exporter": "torch.onnx.export(dynamo=True)"}, report
+        reason = report.get("failed") or f"parity error {report['max_abs_error']:.3g}"
+    except Exception as e:  # noqa: BLE001 - the exporter raises many types for unsupported graphs
+        reason = f"{type(e).__name__}: {_first_line(e)}"
+    try:
+        _write_legacy_onnx(model, example, path, axes)
+    except Exception as e:  # noqa: BLE001 - as above
+        raise BrickworkError(
+            f"ONNX export of this model failed: the dynamo exporter ({reason}) and the legacy "
+            f"one ({type(e).__name__}: {_first_line(e)}); export --format pt2 instead."
+        ) from None
+    legacy = {"exporter": "legacy torch.onnx.export(dynamo=False)", "dynamo_failed": reason}
+    return legacy, check()
+
+
+def _write_program(fmt: str, program, path: Path) -> dict:
     if fmt == "pt2":
         torch.export.save(program, str(path))
         return {"exporter": "torch.export"}
@@ -144,47 +165,37 @@ def write(fmt: str, model: nn.Module, example: tuple, path: Path, axes) -> dict:
     return _write_pte(program, path)
 
 
-def write_onnx(model: nn.Module, example: tuple, path: Path, axes) -> dict:
-    """ONNX through torch.export and onnxscript; where that fails, the legacy TorchScript-based
-    exporter, and the report says so and why."""
+def _write_dynamo_onnx(model: nn.Module, example: tuple, path: Path, axes) -> None:
+    """ONNX through torch.export and onnxscript."""
     inputs, outputs = _names(model)
-    try:
-        with quiet_capture():
-            program = torch.onnx.export(
-                model,
-                example,
-                dynamic_shapes=_dims(axes),
-                dynamo=True,
-                input_names=inputs,
-                output_names=outputs,
-                optimize=True,
-                verbose=False,
-            )
-            _name_dynamic_outputs(program, model, example, axes)
-            program.save(str(path))
-        return {"exporter": "torch.onnx.export(dynamo=True)"}
-    except Exception as e:  # noqa: BLE001 - the exporter raises many types for unsupported graphs
-        dynamo_error = f"{type(e).__name__}: {_first_line(e)}"
-    try:
-        torch.onnx.export(
+    with quiet_capture():
+        program = torch.onnx.export(
             model,
             example,
-            str(path),
-            dynamo=False,
+            dynamic_shapes=_dims(axes),
+            dynamo=True,
             input_names=inputs,
             output_names=outputs,
-            dynamic_axes={
-                **dict(zip(inputs, axes, strict=True)),
-                **{o: {0: "batch"} for o in outputs},
-            },
-            opset_version=17,
+            optimize=True,
+            verbose=False,
         )
-    except Exception as e:  # noqa: BLE001 - as above
-        raise BrickworkError(
-            f"ONNX export of this model failed: the dynamo exporter ({dynamo_error}) and the "
-            f"legacy one ({type(e).__name__}: {_first_line(e)}); export --format pt2 instead."
-        ) from None
-    return {"exporter": "legacy torch.onnx.export(dynamo=False)", "dynamo_failed": dynamo_error}
+        _name_dynamic_outputs(program, model, example, axes)
+        program.save(str(path))
+
+
+def _write_legacy_onnx(model: nn.Module, example: tuple, path: Path, axes) -> None:
+    """The TorchScript-based exporter (deprecated by torch): only where dynamo fails."""
+    inputs, outputs = _names(model)
+    torch.onnx.export(
+        model,
+        example,
+        str(path),
+        dynamo=False,
+        input_names=inputs,
+        output_names=outputs,
+        dynamic_axes={**dict(zip(inputs, axes, strict=True)), **{o: {0: "batch"} for o in outputs}},
+        opset_version=17,
+    )
 
 
 def _name_dynamic_outputs(program, model: nn.Module, example: tuple, axes) -> None:
