@@ -55,7 +55,10 @@ def loader(fmt: str, path: Path, model):
 
         def load():
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-            return lambda xs: session.run(None, {"input": xs[0].numpy()})
+            names = list(model.input_shapes)
+            return lambda xs: session.run(
+                None, {n: x.numpy() for n, x in zip(names, xs, strict=True)}
+            )
 
         return load
     return lambda: runner(path, fmt, model)

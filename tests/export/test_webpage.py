@@ -201,3 +201,21 @@ def test_site_contents_and_refusals(tmp_path, monkeypatch):
     with pytest.raises(BrickworkError, match="npm install --prefix .* onnxruntime-web@"):
         find_ort_web(tmp_path / "nowhere")
     assert not (tmp_path / "other").exists()
+
+
+def test_cli_web_export_and_its_errors(tmp_path, capsys, monkeypatch):
+    from brickwork.cli.main import main
+
+    model_file = char_lm(tmp_path / "lm.safetensors")
+    monkeypatch.setenv("BRICKWORK_ORT_WEB", str(tmp_path / "no_ort"))
+    assert main(["export", str(model_file), "--format", "web", "-o", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert "npm install --prefix" in err and "Traceback" not in err
+    assert not (tmp_path / "s").exists()
+    assert main(["export", str(model_file), "--format", "torchscript"]) == 2
+    assert "pt2" in capsys.readouterr().err
+    monkeypatch.setenv("BRICKWORK_ORT_WEB", str(ort_web_or_skip()))
+    out = tmp_path / "site"
+    assert main(["export", str(model_file), "--format", "web", "-o", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] and report["format"] == "web" and (out / "index.html").is_file()

@@ -113,7 +113,7 @@ def export_model(
     path = Path(path)
     model = model.eval().cpu()
     axes = dynamic_axes(model, dynamic_steps)
-    # ExecuTorch plans its buffers from the example's sizes: a batch of 16 leaves room for 17
+    # ExecuTorch plans its buffers from the example's sizes too: a batch of 16 leaves room for 17
     example = _inputs(model, 16 if fmt == "pte" else 2, 0, axes=axes)
     tmp = _atomic_target(path)
     try:

@@ -22,7 +22,7 @@ from torch.export import Dim
 
 from brickwork.errors import BrickworkError
 
-FORMATS = {"onnx": ".onnx", "pt2": ".pt2", "aoti": ".pt2", "pte": ".pte", "web": ""}
+FORMATS = {"onnx": ".onnx", "pt2": ".pt2", "aoti": ".aoti.pt2", "pte": ".pte", "web": ""}
 # Warnings torch raises from its own code while capturing a graph: nothing the user can act on,
 # and the parity check verifies the result. Matched by message, so any other warning still shows.
 TORCH_NOISE = (
@@ -30,6 +30,8 @@ TORCH_NOISE = (
     r"`isinstance\(treespec, LeafSpec\)` is deprecated",  # torch.export's own pytree use
     r"_check_is_size will be removed",  # torch.onnx's own use
 )
+# ExecuTorch sizes its buffers from the declared bound and the export example (a batch of 16)
+PTE_MAX_BATCH = 128
 ONNX_REGISTRY_LOG = "torch.onnx._internal.exporter._registration"  # "torchvision not installed"
 
 
@@ -61,20 +63,21 @@ def dynamic_axes(model: nn.Module, dynamic_steps: bool = False) -> list[dict[int
     return out
 
 
-def _dims(axes: list[dict[int, str]]) -> tuple:
+def _dims(axes: list[dict[int, str]], max_batch: int | None = None) -> tuple:
     """torch.export's dynamic_shapes for `forward(*xs)`: one tuple holding one dict per input."""
     dims = {}
     for per_input in axes:
         for name in per_input.values():
-            dims.setdefault(name, Dim(name.replace(".", "_"), min=1))
+            top = max_batch if name == "batch" else None
+            dims.setdefault(name, Dim(name.replace(".", "_"), min=1, max=top))
     return (tuple({i: dims[n] for i, n in per_input.items()} for per_input in axes),)
 
 
-def capture(model: nn.Module, example: tuple, axes: list[dict[int, str]]):
+def capture(model: nn.Module, example: tuple, axes: list[dict[int, str]], max_batch=None):
     """The model's ExportedProgram; a failure names the first layer torch.export cannot take."""
     try:
         with quiet_capture():
-            return torch.export.export(model, example, dynamic_shapes=_dims(axes))
+            return torch.export.export(model, example, dynamic_shapes=_dims(axes, max_batch))
     except Exception as e:  # noqa: BLE001 - torch.export raises many types for unsupported graphs
         raise BrickworkError(_capture_failure(model, example, axes, e)) from None
 
@@ -136,7 +139,8 @@ def write_and_check(fmt: str, model: nn.Module, example: tuple, path: Path, axes
     file from the dynamo exporter that fails (or fails its check: a dynamic axis it could not
     keep) is written again by the legacy exporter, and the report says so and why."""
     if fmt != "onnx":
-        return _write_program(fmt, capture(model, example, axes), path), check()
+        max_batch = PTE_MAX_BATCH if fmt == "pte" else None
+        return _write_program(fmt, capture(model, example, axes, max_batch), path), check()
     try:
         _write_dynamo_onnx(model, example, path, axes)
         report = check()
