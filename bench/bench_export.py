@@ -68,6 +68,7 @@ def measure(name: str, fmt: str, folder: Path, runs: int) -> dict:
     from brickwork.cli.model_cmds import model_from_file
     from brickwork.export import export_model
     from brickwork.export.exporters import _inputs
+    from brickwork.export.formats import FORMATS
 
     model = model_from_file(str(EXAMPLES / name)).eval()
     x = _inputs(model, 1, 0)
@@ -78,7 +79,7 @@ def measure(name: str, fmt: str, folder: Path, runs: int) -> dict:
         weights = sum(p.numel() * p.element_size() for p in model.state_dict().values())
         row["size_kb"] = weights / 1024  # the weights alone (a .safetensors file is this size)
         return row
-    path = folder / f"{Path(name).stem}.{fmt}"
+    path = folder / (Path(name).stem + FORMATS[fmt])
     t = time.perf_counter()
     report = export_model(model, path, fmt)
     row["export_s"] = time.perf_counter() - t

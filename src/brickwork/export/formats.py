@@ -232,6 +232,11 @@ def _as_tuple(out) -> tuple:
 
 
 def _write_aoti(program, path: Path) -> dict:
+    if path.suffix != ".pt2":
+        raise BrickworkError(
+            f"an AOTInductor package's file name must end in .pt2 (torch requires it), got "
+            f"'{path.name[:80]}'; pass -o NAME.aoti.pt2."
+        )
     compiler = next((c for c in ("c++", "g++", "clang++") if shutil.which(c)), None)
     if compiler is None:
         raise BrickworkError(
