@@ -207,6 +207,8 @@ def test_cli_web_export_and_its_errors(tmp_path, capsys, monkeypatch):
     from brickwork.cli.main import main
 
     model_file = char_lm(tmp_path / "lm.safetensors")
+    monkeypatch.delenv("BRICKWORK_ORT_WEB", raising=False)
+    dist = ort_web_or_skip()
     monkeypatch.setenv("BRICKWORK_ORT_WEB", str(tmp_path / "no_ort"))
     assert main(["export", str(model_file), "--format", "web", "-o", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err
@@ -214,7 +216,7 @@ def test_cli_web_export_and_its_errors(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "s").exists()
     assert main(["export", str(model_file), "--format", "torchscript"]) == 2
     assert "pt2" in capsys.readouterr().err
-    monkeypatch.setenv("BRICKWORK_ORT_WEB", str(ort_web_or_skip()))
+    monkeypatch.setenv("BRICKWORK_ORT_WEB", str(dist))
     out = tmp_path / "site"
     assert main(["export", str(model_file), "--format", "web", "-o", str(out), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
