@@ -39,9 +39,19 @@ def file_mode() -> int:
 
     Read once: reading the umask means setting it, which is not thread-safe.
     """
+    return 0o666 & ~_umask()
+
+
+def folder_mode() -> int:
+    """0777 minus the process umask: the mode `os.mkdir` gives a new folder."""
+    return 0o777 & ~_umask()
+
+
+@functools.cache
+def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
-    return 0o666 & ~mask
+    return mask
 
 
 def _temp(path: Path, keep_suffix: bool) -> Path:

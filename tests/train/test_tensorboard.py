@@ -32,7 +32,7 @@ def test_scalars_histograms_graph_and_images_read_back(tmp_path):
     assert acc.Scalars("loss/train")[0].value > 0
     assert "weights/0.weight" in tags["histograms"] and "gradients/3.bias" in tags["histograms"]
     assert len(acc.Histograms("weights/0.weight")) == 3
-    assert tags["graph"] is True
+    assert tags["graph"] is False  # off by default: add_graph needs the deprecated torch.jit
     assert "inputs/samples" in tags["images"]
     for name in (
         "metrics.csv",

@@ -1,5 +1,6 @@
-"""`brickwork export MODEL --format onnx|torchscript -o FILE`: the model alone, its preprocessing
-beside it as JSON, and a parity check against PyTorch on random and real inputs."""
+"""`brickwork export MODEL --format onnx|pt2|aoti|pte|web -o FILE`: the model alone, its
+preprocessing beside it as JSON, and a parity check against PyTorch on random and real inputs;
+`web` writes a static site that runs the model in the browser."""
 
 from __future__ import annotations
 
@@ -113,60 +114,91 @@ def cmd_export(args) -> int:
     if args.format == "onnx":
         require_extra("onnx", "onnxruntime")
     from brickwork.export import export_model
+    from brickwork.export.exporters import check_format
+    from brickwork.export.formats import FORMATS
 
+    if args.format != "web":
+        check_format(args.format)
     model, meta = load_for_export(args.model)
-    out = Path(
-        args.output
-        or Path(args.model).with_suffix(".onnx" if args.format == "onnx" else ".pt").name
-    )
+    out = Path(args.output or Path(args.model).stem + (FORMATS[args.format] or "_web"))
     refuse_overwriting_inputs(args, out, meta)
-    if out.is_dir():
+    if out.is_dir() and args.format != "web":
         raise BrickworkError(
-            f"-o {out} is a folder; give the file to write, e.g. -o {out / 'model.onnx'}."
+            f"-o {out} is a folder; give the file to write, e.g. "
+            f"-o {out / ('model' + FORMATS[args.format])}."
         )
     real, source, extra = (
         (None, "none (--no-data)", {}) if args.no_data else real_inputs(meta, args.inputs, model)
     )
     meta = {**meta, **{k: v for k, v in extra.items() if meta.get(k) is None}}
     side = {k: meta[k] for k in SIDE_KEYS if meta.get(k) is not None}
-    report = export_model(
-        model,
-        out,
-        args.format,
-        preprocessing=meta.get("preprocessing"),
-        metadata={**side, "real_inputs": source, "untrained": bool(meta.get("untrained"))},
-        real_inputs=real,
-    )
+    side = {**side, "real_inputs": source, "untrained": bool(meta.get("untrained"))}
+    if args.format == "web":
+        from brickwork.export.webpage import export_site
+
+        report = export_site(model, out, meta, side, real, ort_web=args.ort_web)
+    else:
+        report = export_model(
+            model,
+            out,
+            args.format,
+            preprocessing=meta.get("preprocessing"),
+            metadata=side,
+            real_inputs=real,
+        )
     if args.json:
         print(
             json.dumps({"file": str(out), "format": args.format, "real_inputs": source, **report})
         )
         return 0
-    cases = "  ".join(f"{k} {v:.2e}" for k, v in report.items() if k not in ("ok", "max_abs_error"))
-    print(f"wrote {out} and {out.name}.json ({args.format}, dynamic batch size)")
+    _print_report(out, args.format, report, source)
+    return 0
+
+
+def _print_report(out: Path, fmt: str, report: dict, source: str) -> None:
+    cases = "  ".join(f"{k} {v:.2e}" for k, v in report.items() if k.startswith(("random", "real")))
+    exporter = report["exporter"]
+    if fmt == "web":
+        print(f"wrote {out}/ (index.html, model.onnx, model.json, ort/): open {out}/index.html")
+    else:
+        print(f"wrote {out} and {out.name}.json ({fmt} by {exporter['exporter']}, dynamic batch)")
+    if "dynamo_failed" in exporter:
+        print(f"note: the dynamo ONNX exporter failed ({exporter['dynamo_failed']}); legacy used")
     print(
         f"parity with PyTorch: max abs error {report['max_abs_error']:.2e} (tolerance 1e-4): "
         f"{cases}"
     )
     print(f"real inputs: {source}")
-    return 0
 
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "export", help="export a model to ONNX or TorchScript, checking parity with PyTorch"
+        "export",
+        help="export a model to ONNX, pt2 (torch.export), AOTInductor, ExecuTorch or a web page, "
+        "checking parity with PyTorch",
     )
     p.add_argument(
         "model",
         help="a model .safetensors file, a run directory, or a spec file (untrained weights)",
     )
-    p.add_argument("--format", default="onnx", choices=["onnx", "torchscript"])
+    p.add_argument(
+        "--format",
+        default="onnx",
+        help="onnx (default), pt2 (torch.export.load), aoti (AOTInductor package, needs a C++ "
+        "compiler), pte (ExecuTorch, needs executorch) or web (a static site: -o is a folder)",
+    )
     p.add_argument(
         "-o",
         "--output",
         metavar="FILE",
-        help="where to write (default: MODEL name + .onnx/.pt here); FILE.json gets the "
-        "preprocessing",
+        help="where to write (default: MODEL name + .onnx/.pt2/.pte, or _web/ for web); "
+        "FILE.json gets the preprocessing",
+    )
+    p.add_argument(
+        "--ort-web",
+        metavar="DIR",
+        help="for --format web: the onnxruntime-web dist folder (default: $BRICKWORK_ORT_WEB, "
+        "./node_modules, or ~/.cache/brickwork/npm)",
     )
     p.add_argument(
         "--inputs",

@@ -1,4 +1,5 @@
-"""Export to ONNX or TorchScript with a parity check against PyTorch on every export."""
+"""Export to ONNX, pt2 (torch.export), AOTInductor, ExecuTorch or a static web page, with a
+parity check against PyTorch on every export."""
 
 from brickwork.export.exporters import export_model, parity
 

@@ -27,7 +27,7 @@ class _Sequence:
             lengths is not None
             and self.bidirectional
             and self.num_layers == 1
-            and torch.onnx.is_in_onnx_export()
+            and (torch.onnx.is_in_onnx_export() or torch.compiler.is_exporting())
         ):
             return self._forward_two_pass(x, lengths, state)
         out, _ = self.forward_with_state(x, lengths, state)
@@ -66,7 +66,8 @@ class _Sequence:
         """Packing without packing, for ONNX (which cannot export packed sequences): the
         forward direction reads the right-padded input, the backward direction the same
         sequences shifted to the right edge, so each starts on real tokens. Same outputs as
-        packing for one bidirectional layer, at twice the work, so only used in export."""
+        packing for one bidirectional layer, at twice the work, so only used in export (ONNX
+        and torch.export, which cannot trace packing's data-dependent lengths either)."""
         steps, units = x.shape[1], self.hidden_size
         lengths = lengths.clamp(min=1)
         pad = (steps - lengths).view(-1, 1)

@@ -6,8 +6,6 @@ Written with torch's own `SummaryWriter`, so the files are ordinary TensorBoard 
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 
 from brickwork.train.callback_base import Callback
@@ -16,9 +14,11 @@ from brickwork.train.callback_base import Callback
 class TensorBoard(Callback):
     """Per epoch: train/val loss and metrics, the learning rate, weight and gradient histograms.
 
-    At the end of the first epoch it also adds the model graph (skipped with a note when the
-    model cannot be traced) and, for image inputs, a grid of sample inputs. On a resume, events
-    after the resumed epoch are dropped so curves do not double back.
+    At the end of the first epoch it also adds, for image inputs, a grid of sample inputs and,
+    with `write_graph=True`, the model graph. The graph is off by default: TensorBoard's
+    `add_graph` traces with `torch.jit.trace`, which torch deprecates (its warning then shows;
+    a model that cannot be traced is skipped with a note). On a resume, events after the
+    resumed epoch are dropped so curves do not double back.
     """
 
     main_process_only = True
@@ -27,7 +27,7 @@ class TensorBoard(Callback):
         self,
         log_dir: str = "tensorboard",
         histogram_freq: int = 1,
-        write_graph: bool = True,
+        write_graph: bool = False,
         write_images: bool = True,
         max_images: int = 16,
     ):
@@ -74,8 +74,7 @@ class TensorBoard(Callback):
             was_training = model.training
             model.eval()
             try:  # tracing runs the model: keep the RNG untouched so resumed runs stay exact
-                with torch.random.fork_rng(devices=[]), torch.no_grad(), warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # torch.jit.trace's deprecation notice
+                with torch.random.fork_rng(devices=[]), torch.no_grad():
                     self.writer.add_graph(model, x[:2])
             except Exception as e:  # noqa: BLE001 - any tracing failure only costs the graph
                 self.trainer.say(
