@@ -28,6 +28,7 @@ from brickwork.train import distributed, rundir
 from brickwork.train.callbacks import Callback, TerminateOnNaN, build_callback
 from brickwork.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from brickwork.train.device import autocast, grad_scaler, pick_device, seed_everything
+from brickwork.train.loggers import spec_loggers
 from brickwork.train.metrics import Metrics, default_metrics, task_kind
 from brickwork.train.optim import lr_multiplier, make_loss, make_optimizer, output_activation
 from brickwork.train.progress import ProgressBar
@@ -259,6 +260,7 @@ def _fit(
     if spec.terminate_on_nan and not any(isinstance(cb, TerminateOnNaN) for cb in user_callbacks):
         callbacks.append(TerminateOnNaN())
     callbacks += [build_callback(entry, run_dir) for entry in spec.callbacks] + user_callbacks
+    callbacks += spec_loggers(spec, run_dir, callbacks)  # train.loggers: [mlflow]
     if not main:  # files and the console belong to rank 0
         callbacks = [cb for cb in callbacks if not cb.main_process_only]
     if run_dir is not None:

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import yaml
 
+from brickwork import runs
 from brickwork.errors import BrickworkError
 from brickwork.models.io import atomic_write, save_model
 from brickwork.spec.run import RunSpec, parse_run_spec
-from brickwork.train import distributed, plots, rundir
+from brickwork.train import distributed, loggers, plots, rundir
 from brickwork.train.device import pick_device, seed_everything
 from brickwork.train.loop import History, evaluate, fit, predict
 from brickwork.train.optim import output_activation
@@ -124,21 +125,30 @@ def train_from_spec(
                 spec.model_dump(mode="json", exclude_none=True), sort_keys=False
             ).encode(),
         )
-    with distributed.main_first():  # rank 0 downloads and caches the data before the others read it
-        model, bundle = load_run(spec)
     forced = {"device": device} if device else {}
     train = spec.train.model_copy(update=forced)
-    val = bundle.val if has_rows(bundle.val) else None
-    history = fit(
-        model,
-        bundle.train,
-        validation_data=val,
-        run_dir=run_dir,
-        resume=run_dir if resume else None,
-        task=bundle.task,
-        train=train,
-    )
-    test_metrics = evaluate_and_save(run_dir, model, bundle, history, train) if main else {}
+    trackers = loggers.spec_loggers(train, run_dir, close_at_train_end=False) if main else []
+    # status.json says running, then how it ended; trackers get the test metrics and files
+    with (
+        runs.recording(run_dir if main else None) as status,
+        loggers.finishing(trackers, run_dir) as outcome,
+    ):
+        with distributed.main_first():  # rank 0 downloads and caches the data before the others
+            model, bundle = load_run(spec)
+        val = bundle.val if has_rows(bundle.val) else None
+        history = fit(
+            model,
+            bundle.train,
+            validation_data=val,
+            run_dir=run_dir,
+            resume=run_dir if resume else None,
+            task=bundle.task,
+            train=train,
+            callbacks=trackers,
+        )
+        status["stop_reason"] = outcome["stop_reason"] = history.stop_reason
+        test_metrics = evaluate_and_save(run_dir, model, bundle, history, train) if main else {}
+        outcome["test_metrics"] = test_metrics
     return RunResult(run_dir, history, test_metrics)
 
 
