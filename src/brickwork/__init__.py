@@ -30,6 +30,7 @@ _EXPORTS = {
     "generate": "brickwork.generate",
     "forecast": "brickwork.forecast",
     "export_model": "brickwork.export",
+    "lr_find": "brickwork.train.lr_find",
 }
 __all__ = [*_EXPORTS, "__version__"]
 

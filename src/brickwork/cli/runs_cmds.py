@@ -169,3 +169,65 @@ def register(sub) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the differences as JSON")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser(
+        "lr-find", help="sweep the learning rate upward for a few batches; suggest one, plot it"
+    )
+    p.add_argument("spec", help="spec file (.yaml/.json) with model:, data:, train:")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override a field, e.g. --set train.batch_size=64 (repeatable)",
+    )
+    p.add_argument("-o", "--out", help="the plot (default: RUNS_DIR/lr-find/NAME.png)")
+    p.add_argument("--runs-dir", default="runs", help="default plot folder's parent (runs)")
+    p.add_argument("--min-lr", type=float, default=1e-7, help="first rate (default 1e-7)")
+    p.add_argument("--max-lr", type=float, default=10.0, help="last rate (default 10)")
+    p.add_argument("--steps", type=int, default=100, help="batches in the sweep (default 100)")
+    p.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: train.device)")
+    p.add_argument("--json", action="store_true", help="print the sweep as JSON")
+    p.set_defaults(func=cmd_lr_find)
+
+
+def cmd_lr_find(args) -> int:
+    from brickwork.spec.run import load_run_spec
+    from brickwork.train.lr_find import lr_find
+
+    spec = load_run_spec(args.spec, args.set)
+    if spec.finetune is not None:  # the base model with the spec's frozen layers and new head
+        from brickwork.finetune.run import prepare
+
+        model, bundle, train, _, _ = prepare(spec)
+    else:
+        from brickwork.train.runner import load_run
+
+        model, bundle = load_run(spec)
+        train = spec.train
+    if args.device:
+        train = train.model_copy(update={"device": args.device})
+    result = lr_find(
+        model,
+        bundle.train,
+        min_lr=args.min_lr,
+        max_lr=args.max_lr,
+        steps=args.steps,
+        task=bundle.task,
+        train=train,
+    )
+    out = Path(args.out) if args.out else Path(args.runs_dir) / "lr-find" / f"{spec.name}.png"
+    result.plot(out)
+    if args.json:
+        fields = ("suggestion", "stop_reason", "note", "lrs", "losses", "smoothed")
+        print(json.dumps({"plot": str(out), **{k: getattr(result, k) for k in fields}}))
+    elif result.suggestion is None:
+        print(f"no suggestion: {result.note}\nplot: {out}")
+    else:
+        print(
+            f"suggested learning rate: {result.suggestion:.3g} (steepest fall of the smoothed "
+            f"loss; swept {result.lrs[0]:.0e}..{result.lrs[-1]:.2g} in {len(result.lrs)} steps, "
+            f"{result.stop_reason})\nplot: {out}\n"
+            f"try: brickwork train {args.spec} --set train.lr={result.suggestion:.2g}"
+        )
+    return 0 if result.suggestion is not None else 1
