@@ -36,6 +36,7 @@ from brickwork.spec.tune import (
     search_params,
 )
 from brickwork.train.callbacks import MonitorCallback
+from brickwork.tune.workers import trial_gate
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
@@ -189,15 +190,17 @@ def prepare_run(spec: RunSpec):
     return model, bundle, spec.train, []
 
 
-def objective(template: dict, where: str, tune: TuneSpec, verbose: int):
+def objective(template: dict, where: str, tune: TuneSpec, verbose: int, started=None):
     """The function Optuna calls per trial: resolve the spec, train it, return the best epoch's
-    metric.
+    metric. `started()`, if given, is called as soon as the trial exists (see workers.py).
     """
     from brickwork.train.loop import fit
 
     mode = "max" if tune.maximize() else "min"
 
     def run(trial: optuna.Trial) -> float:
+        if started is not None:
+            started()
         resolved = resolve(template, optuna_suggest(trial))
         resolved.pop("tune", None)
         spec = parse_run_spec(resolved, f"{where} (trial {trial.number})")
@@ -251,9 +254,10 @@ def tune(
         for c in ("low", "high")
     )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    store = make_storage(storage)
     study = optuna.create_study(
         study_name=name,
-        storage=make_storage(storage),
+        storage=store,
         load_if_exists=True,
         sampler=make_sampler(tspec, seed if seed is not None else tspec.seed),
         pruner=make_pruner(tspec, epochs),
@@ -271,25 +275,34 @@ def tune(
             f"is to be {wanted.name.lower()}d; choose another --study name or set tune.direction."
         )
     done = len(study.get_trials(deepcopy=False, states=FINISHED))
-    if done >= target:
-        echo(
-            f"study '{name}' already holds {done} finished trials (--trials {target}); raise "
-            "--trials to run more."
-        )
-    else:
-        echo(
-            f"study '{name}': {done} finished trials, running until {target}"
-            + (f" or {timeout:g} s" if timeout else "")
-            + f"; {tspec.metric} is to be {'maximized' if tspec.maximize() else 'minimized'}."
-        )
-        stop = optuna.study.MaxTrialsCallback(target, states=(*FINISHED, TrialState.RUNNING))
-        study.optimize(
-            objective(template, where, tspec, verbose),
-            n_trials=target - done,
-            timeout=timeout,
-            callbacks=[stop, _echo_trial(tspec.metric, echo)],
-            gc_after_trial=False,
-        )
+    gate = trial_gate(store, name, target)  # workers sharing the study never overshoot `target`
+    try:
+        if done >= target:
+            echo(
+                f"study '{name}' already holds {done} finished trials (--trials {target}); raise "
+                "--trials to run more."
+            )
+        elif not gate.room(study):
+            echo(
+                f"study '{name}': other workers are running its last trials ({done} finished, "
+                f"--trials {target}); nothing left for this one."
+            )
+        else:
+            echo(
+                f"study '{name}': {done} finished trials, running until {target}"
+                + (f" or {timeout:g} s" if timeout else "")
+                + f"; {tspec.metric} is to be "
+                f"{'maximized' if tspec.maximize() else 'minimized'}."
+            )
+            study.optimize(
+                objective(template, where, tspec, verbose, gate.started),
+                n_trials=target - done,
+                timeout=timeout,
+                callbacks=[gate, _echo_trial(tspec.metric, echo)],
+                gc_after_trial=False,
+            )
+    finally:
+        gate.close()
     out = Path(out_dir) if out_dir is not None else Path(runs_dir) / "tune" / name
     best = write_report(study, template, tspec, out, echo)
     return TuneResult(study, best, out)
