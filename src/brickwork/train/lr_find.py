@@ -77,7 +77,7 @@ def lr_find(
     steps: int = 100,
     smoothing: float = 0.9,
     diverge: float = 4.0,
-    optimizer: torch.optim.Optimizer | None = None,
+    optimizer: torch.optim.Optimizer | str | dict | None = None,
     task: str | None = None,
     train=None,
     **options,
@@ -85,8 +85,9 @@ def lr_find(
     """Sweep the learning rate on `data` ((x, y) tensors, a Split, or batches); see the module.
 
     The optimizer, loss and batch size are the `train:` fields (`train=spec.train` or keyword
-    options such as `optimizer="sgd"`, `batch_size=64`), or pass a torch `optimizer` built over
-    the model's parameters. `smoothing` is the weight of the running average (0 = none).
+    options such as `optimizer="sgd"`, `batch_size=64`); `optimizer` may also be a torch
+    optimizer already built over the model's parameters. `smoothing` is the weight of the
+    running average (0 = none).
     """
     if not 0 < min_lr < max_lr:
         raise BrickworkError(f"lr_find: need 0 < min_lr < max_lr, got {min_lr} and {max_lr}.")
@@ -100,6 +101,8 @@ def lr_find(
     from brickwork.train.loop import default_loss
     from brickwork.train.optim import make_loss, make_optimizer, output_activation
 
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        options["optimizer"], optimizer = optimizer, None  # a spec value: "adam", {type: sgd}
     base = parse_train_spec(train).model_dump(exclude_unset=True) if train is not None else {}
     spec = parse_train_spec({**base, **options})
     device = pick_device(spec.device)
