@@ -63,6 +63,9 @@ def test_plain_fit_logs_to_a_given_store_and_closes_the_run(tmp_path):
     assert run.data.params["train.epochs"] == "3"
     assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == [1, 2, 3]
     assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["model.safetensors"]
+    assert list(
+        (tmp_path / "mlartifacts").rglob("model.safetensors")
+    )  # beside the db, not ./mlruns
 
 
 class Recorder:
@@ -111,3 +114,19 @@ def test_params_are_strings_within_mlflow_limits():
     params = params_of({"a": {"b c+d": [1, 2]}, "long": "x" * 7000, "f": 0.5, "n": None})
     assert params["a.b c_d.0"] == "1" and params["f"] == "0.5" and params["n"] == "null"
     assert len(params["long"]) == 6000 and params["long"].endswith("...[cut]")
+
+
+def test_a_resumed_run_continues_its_mlflow_run(tmp_path):
+    store = f"sqlite:///{tmp_path / 'm.db'}"
+    logger = {"type": "mlflow", "tracking_uri": store, "experiment": "resume"}
+    x, y = torch.randn(32, 4), torch.randint(0, 2, (32,))
+    options = {"verbose": 0, "loggers": [logger], "task": "classification"}
+    torch.manual_seed(0)
+    fit(torch.nn.Linear(4, 2), x, y, epochs=2, run_dir=tmp_path / "run", **options)
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 2)
+    fit(model, x, y, epochs=4, run_dir=tmp_path / "run", resume=tmp_path / "run", **options)
+    client, run = _run_of(store, "resume")  # one MLflow run, not two
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == [1, 2, 3, 4]
+    assert run.info.status == "FINISHED"
+    assert run.data.params["train.epochs"] == "2" and run.data.tags["resumed.train.epochs"] == "4"

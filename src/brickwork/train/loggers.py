@@ -129,8 +129,11 @@ def params_of(spec: dict, limit: int = 6000) -> dict[str, str]:
 
 
 def spec_loggers(train, run_dir: Path | None, callbacks=(), close_at_train_end: bool = True):
-    """The LoggerCallbacks that `train.loggers` asks for, unless `callbacks` already has one."""
-    if any(isinstance(cb, LoggerCallback) for cb in callbacks):
+    """The LoggerCallbacks that `train.loggers` asks for, unless `callbacks` already has one
+    (in a distributed job only rank 0 logs)."""
+    from brickwork.train.distributed import is_main
+
+    if not is_main() or any(isinstance(cb, LoggerCallback) for cb in callbacks):
         return []
     added = []
     for entry in getattr(train, "loggers", None) or []:
@@ -163,9 +166,9 @@ class MLflowLogger:
     """A `RunLogger` writing to an MLflow tracking store through `MlflowClient`.
 
     `tracking_uri` defaults to $MLFLOW_TRACKING_URI, else `sqlite:///RUNS/mlflow.db` beside the
-    run directories, with artifacts in RUNS/mlartifacts (see it: `mlflow ui --backend-store-uri
-    sqlite:///runs/mlflow.db`). `experiment` defaults to the spec's name, `run_name` to the run
-    directory's name. The MLflow run starts at the first thing logged.
+    run directories (see it: `mlflow ui --backend-store-uri sqlite:///runs/mlflow.db`); a SQLite
+    store keeps artifacts in mlartifacts/ beside its file. `experiment` defaults to the spec's
+    name, `run_name` to the run directory's name. The MLflow run starts at the first log call.
     """
 
     def __init__(
@@ -186,13 +189,11 @@ class MLflowLogger:
                 "train.loggers."
             ) from None
         runs = Path(run_dir).parent if run_dir is not None else Path("runs")
-        self.default_store = not (tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"))
-        if self.default_store:
+        if not (tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")):
             runs.mkdir(parents=True, exist_ok=True)
             tracking_uri = f"sqlite:///{(runs / 'mlflow.db').resolve()}"
-        self.artifact_root = (runs / "mlartifacts").resolve().as_uri()
-        self.client = MlflowClient(tracking_uri or os.environ["MLFLOW_TRACKING_URI"])
         self.tracking_uri = tracking_uri or os.environ["MLFLOW_TRACKING_URI"]
+        self.client = MlflowClient(self.tracking_uri)
         self.experiment = experiment or _spec_name(run_dir) or "brickwork"
         self.run_name = run_name or (Path(run_dir).name if run_dir is not None else None)
         self.run_id: str | None = None
@@ -212,7 +213,7 @@ class MLflowLogger:
         found = self.client.get_experiment_by_name(self.experiment)
         if found is not None:
             return found.experiment_id
-        location = self.artifact_root if self.default_store else None
+        location = _beside_sqlite(self.tracking_uri)
         try:
             return self.client.create_experiment(self.experiment, artifact_location=location)
         except Exception:  # noqa: BLE001 - lost a creation race: it exists now
@@ -255,6 +256,14 @@ class MLflowLogger:
     def load_state_dict(self, state: dict) -> None:
         if state.get("run_id"):
             self.run_id, self.reopen = state["run_id"], True
+
+
+def _beside_sqlite(uri: str) -> str | None:
+    """Artifacts of a SQLite store go in mlartifacts/ beside its file (MLflow would use ./mlruns
+    of whatever folder the run happens to start in); a server decides for itself (None)."""
+    if not uri.startswith("sqlite:///") or uri.endswith(":memory:"):
+        return None
+    return (Path(uri.removeprefix("sqlite:///")).resolve().parent / "mlartifacts").as_uri()
 
 
 def _spec_name(run_dir: Path | None) -> str | None:
