@@ -130,3 +130,13 @@ def test_a_resumed_run_continues_its_mlflow_run(tmp_path):
     assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == [1, 2, 3, 4]
     assert run.info.status == "FINISHED"
     assert run.data.params["train.epochs"] == "2" and run.data.tags["resumed.train.epochs"] == "4"
+
+
+def test_a_store_that_cannot_be_opened_fails_before_training(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "nosuchscheme://nowhere")
+    model = torch.nn.Linear(4, 2)
+    before = model.weight.detach().clone()
+    with pytest.raises(BrickworkError, match="cannot open the MLflow tracking store") as e:
+        fit(model, torch.randn(8, 4), torch.randint(0, 2, (8,)), verbose=0, loggers=["mlflow"])
+    assert "nosuchscheme://nowhere" in str(e.value) and "\n" not in str(e.value)
+    assert torch.equal(model.weight, before)  # nothing trained

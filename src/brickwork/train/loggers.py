@@ -193,7 +193,17 @@ class MLflowLogger:
             runs.mkdir(parents=True, exist_ok=True)
             tracking_uri = f"sqlite:///{(runs / 'mlflow.db').resolve()}"
         self.tracking_uri = tracking_uri or os.environ["MLFLOW_TRACKING_URI"]
-        self.client = MlflowClient(self.tracking_uri)
+        try:  # open the store now: a bad one fails before training, not after it
+            self.client = MlflowClient(self.tracking_uri)
+            self.client.search_experiments(max_results=1)
+        except Exception as e:  # noqa: BLE001 - MLflow raises many kinds for a bad store
+            first = (str(e).splitlines() or [""])[0][:300]
+            raise BrickworkError(
+                f"train.loggers: cannot open the MLflow tracking store '{self.tracking_uri[:200]}' "
+                f"({type(e).__name__}: {first}); set tracking_uri (or $MLFLOW_TRACKING_URI) to a "
+                "working store such as sqlite:///runs/mlflow.db or http://HOST:5000, or leave both "
+                "unset for the default store beside the runs."
+            ) from None
         self.experiment = experiment or _spec_name(run_dir) or "brickwork"
         self.run_name = run_name or (Path(run_dir).name if run_dir is not None else None)
         self.run_id: str | None = None
