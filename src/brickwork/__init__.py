@@ -48,6 +48,7 @@ _EXPORTS = {
     "load_data": "brickwork.data",
     "export_model": "brickwork.export",
     "BrickworkError": "brickwork.errors",
+    "lr_find": "brickwork.train.lr_find",
 }
 # The subpackages, bottom layer first (docs/architecture.md draws them). `bw.generate` and
 # `bw.forecast` are packages (Python puts them under those names once imported), so their

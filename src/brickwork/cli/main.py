@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "brickwork.cli.sequence_cmds",
     "brickwork.cli.finetune_cmds",
     "brickwork.cli.tune_cmds",
+    "brickwork.cli.runs_cmds",
     "brickwork.cli.export_cmds",
     "brickwork.cli.serve_cmds",
 ]

@@ -40,6 +40,11 @@ LOSS_OPTIONS = {
     "l1": set(),
     "huber": {"delta"},
 }
+LOGGER_OPTIONS = {  # see train/loggers.py; csv and tensorboard are always written to a run dir
+    "csv": set(),
+    "tensorboard": set(),
+    "mlflow": {"tracking_uri", "experiment", "run_name", "log_every_n_steps"},
+}
 METRICS = (
     "accuracy",
     "top_k_accuracy",
@@ -269,6 +274,14 @@ class MetricSpec(_Typed):
         return self
 
 
+class LoggerSpec(_Typed):
+    @model_validator(mode="after")
+    def _known(self):
+        self.type = self.type.lower()
+        _check_options("logger", self.type, self.options, LOGGER_OPTIONS)
+        return self
+
+
 class TrainSpec(SpecModel):
     """How to train: see docs/training.md for every field."""
 
@@ -283,6 +296,7 @@ class TrainSpec(SpecModel):
     loss: LossSpec | None = None  # None: chosen from the task (cross_entropy, bce, mse)
     metrics: list[MetricSpec] | None = None  # None: chosen from the task
     callbacks: list[dict[str, Any]] = []
+    loggers: list[LoggerSpec] = []  # experiment trackers besides metrics.csv/TensorBoard: mlflow
     terminate_on_nan: bool = True
     seed: int = Field(0, ge=0)
     deterministic: bool = False
@@ -326,6 +340,16 @@ class TrainSpec(SpecModel):
                         f"found {value}"
                     )
         return callbacks
+
+    @field_validator("loggers", mode="before")
+    @classmethod
+    def _loggers(cls, v):
+        named = [_named(entry, "logger") for entry in ([v] if isinstance(v, str) else v or [])]
+        types = [str(entry.get("type", "")).lower() for entry in named if isinstance(entry, dict)]
+        for kind in types:
+            if types.count(kind) > 1:
+                raise ValueError(f"logger '{kind}' is listed twice; list each logger once")
+        return named
 
     @field_validator("device")
     @classmethod

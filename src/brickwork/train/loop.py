@@ -35,6 +35,7 @@ from brickwork.train import distributed
 from brickwork.train.callbacks import Callback, TerminateOnNaN, build_callback
 from brickwork.train.checkpoint import load_checkpoint, set_rng_state
 from brickwork.train.device import autocast, grad_scaler, pick_device, seed_everything
+from brickwork.train.loggers import spec_loggers
 from brickwork.train.metrics import split_metrics
 from brickwork.train.optim import (
     lr_multiplier,
@@ -160,6 +161,8 @@ def _trainer(model, spec: TrainSpec, device, user_callbacks: list, optimizer) ->
             build_callback({**spec.schedule.options, "type": "reduce_lr_on_plateau"}, None)
         )
     callbacks += user_callbacks
+    callbacks += spec_loggers(spec, None, callbacks)  # train.loggers: [mlflow] (the run layer's
+    # trackers, given as callbacks, take precedence)
     if not main:  # files and the console belong to rank 0
         callbacks = [cb for cb in callbacks if not cb.main_process_only]
     if is_own(optimizer):

@@ -23,12 +23,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from brickwork import runs
 from brickwork.errors import BrickworkError
 from brickwork.files import atomic_write
 from brickwork.models.card import card_of
 from brickwork.models.io import save_model
 from brickwork.spec.train import TrainSpec
-from brickwork.train import distributed, plots, rundir
+from brickwork.train import distributed, loggers, plots, rundir
 from brickwork.train.callbacks import Callback, build_callback
 from brickwork.train.checkpoint import load_checkpoint
 from brickwork.train.loop import History, evaluate, fit, predict
@@ -168,25 +169,36 @@ def run_prepared(
     run: PreparedRun, run_dir: Path | None, *, resume: bool = False, device: str | None = None
 ) -> RunResult:
     """Train a prepared run in `run_dir` (None on ranks other than 0): the spec's callbacks
-    with their files in the run directory, then the test split's metrics and plots."""
+    with their files in the run directory, then the test split's metrics and plots.
+    status.json records the run as running, then how it ended (`brickwork runs`), and the
+    trackers of `train.loggers` (MLflow) get the test metrics and the run's files at the end."""
     train = run.train.model_copy(update={"device": device}) if device else run.train
     model, bundle = run.model, run.bundle
     model.card = card_of(model).updated(**training_record(train, bundle.task))
     spec_callbacks = [build_callback(entry, run_dir) for entry in train.callbacks]
+    main = distributed.is_main()
+    trackers = loggers.spec_loggers(train, run_dir, close_at_train_end=False) if main else []
     test = None
     if has_rows(bundle.test):
         test = lambda m: _test(run_dir, m, bundle, train)  # noqa: E731
-    return fit_run(
-        model,
-        bundle.train,
-        run_dir=run_dir,
-        resume=resume,
-        validation_data=bundle.val if has_rows(bundle.val) else None,
-        callbacks=[*spec_callbacks, *run.callbacks],
-        test=test,
-        task=bundle.task,
-        train=train.model_copy(update={"callbacks": []}),
-    )
+    with (
+        runs.recording(run_dir if main else None) as status,
+        loggers.finishing(trackers, run_dir) as outcome,
+    ):
+        result = fit_run(
+            model,
+            bundle.train,
+            run_dir=run_dir,
+            resume=resume,
+            validation_data=bundle.val if has_rows(bundle.val) else None,
+            callbacks=[*spec_callbacks, *run.callbacks, *trackers],
+            test=test,
+            task=bundle.task,
+            train=train.model_copy(update={"callbacks": []}),
+        )
+        status["stop_reason"] = outcome["stop_reason"] = result.history.stop_reason
+        outcome["test_metrics"] = result.test_metrics
+    return result
 
 
 def _test(run_dir: Path, model: nn.Module, bundle, train: TrainSpec) -> dict:

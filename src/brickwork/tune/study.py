@@ -39,6 +39,7 @@ from brickwork.spec.tune import (
 )
 from brickwork.train.callbacks import MonitorCallback
 from brickwork.train.rundir import check_name
+from brickwork.tune.workers import trial_gate
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
@@ -199,15 +200,17 @@ def prepare_run(spec: RunSpec):
     return model, bundle, spec.train, []
 
 
-def objective(template: dict, where: str, tune: TuneSpec, verbose: int):
+def objective(template: dict, where: str, tune: TuneSpec, verbose: int, started=None):
     """The function Optuna calls per trial: resolve the spec, train it, return the best epoch's
-    metric.
+    metric. `started()`, if given, is called as soon as the trial exists (see workers.py).
     """
     from brickwork.train.loop import fit
 
     mode = "max" if tune.maximize() else "min"
 
     def run(trial: optuna.Trial) -> float:
+        if started is not None:
+            started()
         resolved = resolve(template, optuna_suggest(trial))
         resolved.pop("tune", None)
         spec = parse_run_spec(resolved, f"{where} (trial {trial.number})")
@@ -269,9 +272,10 @@ def tune(
         for c in ("low", "high")
     )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    store = make_storage(storage)
     study = optuna.create_study(
         study_name=name,
-        storage=make_storage(storage),
+        storage=store,
         load_if_exists=True,
         sampler=make_sampler(tspec, seed if seed is not None else tspec.seed),
         pruner=make_pruner(tspec, epochs),
@@ -289,30 +293,34 @@ def tune(
             f"is to be {wanted.name.lower()}d; choose another --study name or set tune.direction."
         )
     done = len(study.get_trials(deepcopy=False, states=FINISHED))
-    if done >= target:
-        echo(
-            f"study '{name}' already holds {done} finished trials (--trials {target}); raise "
-            "--trials to run more."
-        )
-    else:
-        echo(
-            f"study '{name}': {done} finished trials, running until {target}"
-            + (f" or {timeout:g} s" if timeout else "")
-            + f"; {tspec.metric} is to be {'maximized' if tspec.maximize() else 'minimized'}."
-        )
-        stop = optuna.study.MaxTrialsCallback(target, states=(*FINISHED, TrialState.RUNNING))
-        quiet = _NoUserErrorTraceback()
-        logging.getLogger("optuna.study._optimize").addFilter(quiet)  # logs failed trials
-        try:
-            study.optimize(
-                objective(template, where, tspec, verbose),
-                n_trials=target - done,
-                timeout=timeout,
-                callbacks=[stop, _echo_trial(tspec.metric, echo)],
-                gc_after_trial=False,
+    gate = trial_gate(store, name, target)  # workers sharing the study never overshoot `target`
+    try:
+        if done >= target:
+            echo(
+                f"study '{name}' already holds {done} finished trials (--trials {target}); raise "
+                "--trials to run more."
             )
-        finally:
-            logging.getLogger("optuna.study._optimize").removeFilter(quiet)
+        elif not gate.room(study):
+            echo(
+                f"study '{name}': other workers are running its last trials ({done} finished, "
+                f"--trials {target}); nothing left for this one."
+            )
+        else:
+            echo(
+                f"study '{name}': {done} finished trials, running until {target}"
+                + (f" or {timeout:g} s" if timeout else "")
+                + f"; {tspec.metric} is to be "
+                f"{'maximized' if tspec.maximize() else 'minimized'}."
+            )
+            _optimize(
+                study,
+                objective(template, where, tspec, verbose, gate.started),
+                target - done,
+                timeout,
+                [gate, _echo_trial(tspec.metric, echo)],
+            )
+    finally:
+        gate.close()
     best = write_report(study, template, tspec, out, echo)
     return TuneResult(study, best, out)
 
@@ -332,6 +340,18 @@ class _NoUserErrorTraceback(logging.Filter):
             self.dropped = False  # Optuna's second line about the same trial
             return False
         return True
+
+
+def _optimize(study, objective, n_trials: int, timeout, callbacks) -> None:
+    """study.optimize with Optuna's log of a failed trial kept to one line for user errors."""
+    quiet = _NoUserErrorTraceback()
+    logging.getLogger("optuna.study._optimize").addFilter(quiet)  # logs failed trials
+    try:
+        study.optimize(
+            objective, n_trials=n_trials, timeout=timeout, callbacks=callbacks, gc_after_trial=False
+        )
+    finally:
+        logging.getLogger("optuna.study._optimize").removeFilter(quiet)
 
 
 def _echo_trial(metric: str, echo):
