@@ -72,7 +72,12 @@ def trained(tmp_path_factory):
     result = train_from_spec(spec, runs_dir=tmp / "runs")
     from brickwork.models.io import load
 
-    return load(result.run_dir / "model.safetensors"), values, result.run_dir
+    units = result.test_metrics["units"]
+    assert "standardised" in units and "data's units of value" in units
+    assert result.test_metrics["rmse_data_units"] > 0
+    model = load(result.run_dir / "model.safetensors")
+    assert model.metadata["name"] == result.run_dir.name  # the run's name travels with it
+    return model, values, result.run_dir
 
 
 def splits(n):
