@@ -132,3 +132,38 @@ def test_blank_label_names_file_and_line(tmp_path, task):
 def test_unknown_encoding_is_a_clear_error(tmp_path):
     with pytest.raises(BrickworkError, match=r"t.csv'.*`encoding: nope` is not a text encoding"):
         load_data({"dataset": "csv", "path": str(table(tmp_path)), "encoding": "nope"})
+
+
+def pixels(tmp_path, name, rows):
+    path = tmp_path / name
+    path.write_text("label,p1,p2,p3\n" + "".join(f"{r[0]},{r[1]},{r[2]},{r[3]}\n" for r in rows))
+    return path
+
+
+def test_pixel_columns_fixed_scale_and_constant_columns_cannot_blow_up(tmp_path):
+    rng = np.random.default_rng(0)
+    train = [(i % 2, int(rng.integers(0, 256)), int(rng.integers(0, 256)), 0) for i in range(40)]
+    test = [(0, 10, 20, 254), (1, 255, 0, 254)]  # p3 is constant (0) in training, not in test
+    base = {
+        "dataset": "csv",
+        "path": str(pixels(tmp_path, "train.csv", train)),
+        "test_path": str(pixels(tmp_path, "test.csv", test)),
+        "label_column": "label",
+        "validation_split": 0,
+    }
+    fixed = load_data({**base, "scale": 255})
+    assert fixed.preprocessing["steps"] == [{"op": "scale", "factor": 1 / 255}]
+    assert fixed.test.x[0].tolist() == pytest.approx([10 / 255, 20 / 255, 254 / 255])
+    for options in ({"scale": True}, {"normalize": True}, {"scale": True, "normalize": True}):
+        b = load_data({**base, **options})
+        assert b.test.x[:, 2].tolist() == [0.0, 0.0], options  # constant in training -> 0
+        assert float(b.train.x[:, :2].abs().max()) <= 2.0
+        again = apply_preprocessing(b.preprocessing, np.array([[10.0, 20.0, 254.0]]))
+        assert again[0].tolist() == pytest.approx(b.test.x[0].tolist(), abs=1e-6)
+
+
+def test_scale_number_is_for_csv_only():
+    with pytest.raises(BrickworkError, match="scale: 255.0 .*dataset csv"):
+        load_data({"dataset": "digits", "scale": 255})
+    with pytest.raises(BrickworkError, match="positive number"):
+        load_data({"dataset": "csv", "path": "x.csv", "scale": -1})

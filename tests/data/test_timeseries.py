@@ -98,3 +98,77 @@ def test_too_short_series(tmp_path):
                 "lookback": 30,
             }
         )
+
+
+MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+def wide_file(tmp_path, years=12, last_months=12, annual=False):
+    lines = ["Year," + ",".join(MONTHS) + (",Annual" if annual else "")]
+    for y in range(years):
+        n = 12 if y < years - 1 else last_months
+        cells = [f"{100 * y + m}" if m < n else "" for m in range(12)]
+        lines.append(f"{1990 + y}," + ",".join(cells) + (",0" if annual else ""))
+    path = tmp_path / "wide.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_wide_layout_reads_periods_row_by_row(tmp_path):
+    spec = {"dataset": "timeseries", "layout": "wide", "lookback": 6, "horizon": 2}
+    b = load_data({**spec, "path": str(wide_file(tmp_path, last_months=5))})
+    steps = b.extra["steps"]
+    assert steps["train"] + steps["val"] + steps["test"] == 11 * 12 + 5  # last year cut at May
+    assert b.extra["time"] == {
+        "column": "Year",
+        "frequency": "monthly",
+        "season": 12,
+        "wide_columns": MONTHS,
+    }
+    first = inverse_targets(b.extra, b.train.x[0, :, 0])
+    assert first.tolist() == pytest.approx([0, 1, 2, 3, 4, 5])  # Jan..Jun of the first year
+    assert inverse_targets(b.extra, b.train.y[6]).tolist() == pytest.approx([100, 101])
+    with pytest.raises(BrickworkError, match="'Annual' .* looks like a summary"):
+        load_data({**spec, "path": str(wide_file(tmp_path, annual=True))})
+    b = load_data({**spec, "path": str(wide_file(tmp_path, annual=True)), "target_columns": MONTHS})
+    assert b.extra["time"]["season"] == 12
+
+
+def test_several_numeric_columns_need_a_named_target(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("a,b\n" + "".join(f"{i},{i * 2}\n" for i in range(80)))
+    with pytest.raises(BrickworkError, match=r"2 numeric columns \(a, b\) and no target.*wide"):
+        load_data({"dataset": "timeseries", "path": str(path), "lookback": 4})
+    path.write_text("date,sales\n" + "".join(f"2020-01-{1 + i % 28:02d},{i}\n" for i in range(28)))
+    b = load_data(
+        {"dataset": "timeseries", "path": str(path), "lookback": 3, "validation_split": 0.2}
+    )
+    assert b.extra["target_columns"] == ["sales"] and b.extra["time"]["column"] == "date"
+    assert b.extra["time"]["frequency"] == "daily" and b.extra["time"]["season"] == 7
+
+
+def test_split_shorter_than_a_window_is_an_error_naming_it(tmp_path):
+    base = {
+        "dataset": "timeseries",
+        "path": str(series(tmp_path, n=100)),
+        "target_columns": "value",
+    }
+    with pytest.raises(
+        BrickworkError, match=r"validation part .* has 10 rows.*lookback 12 \+ horizon 1 = 13"
+    ):
+        load_data({**base, "lookback": 12})
+    b = load_data({**base, "lookback": 12, "validation_split": 0})
+    assert b.val is None and len(b.test) == 20 - 13 + 1
+    with pytest.raises(BrickworkError, match=r"test part .* has 20 rows.*test_split: 0"):
+        load_data({**base, "lookback": 20, "validation_split": 0})
+
+
+def test_gzipped_semicolon_series_with_yearly_time_column(tmp_path):
+    import gzip
+
+    path = tmp_path / "spots.csv.gz"
+    text = "YEAR;SUNACTIVITY\r\n" + "".join(f"{1700 + i};{i % 11}\r\n" for i in range(120))
+    path.write_bytes(gzip.compress(text.encode()))
+    b = load_data({"dataset": "timeseries", "path": str(path), "lookback": 8})
+    assert b.extra["target_columns"] == ["SUNACTIVITY"]
+    assert b.extra["time"] == {"column": "YEAR", "frequency": "yearly", "season": None}

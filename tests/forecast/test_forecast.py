@@ -72,7 +72,12 @@ def trained(tmp_path_factory):
     result = train_from_spec(spec, runs_dir=tmp / "runs")
     from brickwork.models.io import load
 
-    return load(result.run_dir / "model.safetensors"), values, result.run_dir
+    units = result.test_metrics["units"]
+    assert "standardised" in units and "data's units of value" in units
+    assert result.test_metrics["rmse_data_units"] > 0
+    model = load(result.run_dir / "model.safetensors")
+    assert model.metadata["name"] == result.run_dir.name  # the run's name travels with it
+    return model, values, result.run_dir
 
 
 def splits(n):
@@ -136,7 +141,34 @@ def test_evaluation_matches_a_direct_computation(trained):
     assert result["model"]["rmse_per_step"] == pytest.approx(
         np.sqrt(((pred - actual) ** 2).mean(0)), rel=1e-4
     )
+    tr, te = splits(N)[0], splits(N)[2]
+    rows = te.start + LOOKBACK + np.arange(n)[:, None] + np.arange(HORIZON)[None, :]
+    phase = np.array([values[tr][p::SEASON].mean() for p in range(SEASON)])
+    for name, got in (
+        ("mean", np.full_like(actual, values[tr].mean())),
+        ("climatology", phase[rows % SEASON]),
+    ):
+        assert result[name]["mae"] == pytest.approx(np.abs(got - actual).mean(), rel=1e-4)
+    assert "data's units of value" in result["units"]
     assert evaluate_forecast(model)["season"] == SEASON  # estimated from the training part
+
+
+def test_season_only_where_the_data_support_it():
+    from brickwork.forecast.evaluation import choose_season
+
+    v, noise = raw_series()[:210], np.random.default_rng(1).normal(size=210)
+    yearly = {"column": "year", "frequency": "yearly", "season": None}
+    monthly = {"column": "date", "frequency": "monthly", "season": 12}
+    assert choose_season(v, yearly, None) == (
+        None,
+        "none: yearly data has no season unless one is given (--season)",
+    )
+    assert choose_season(v, yearly, 11) == (11, "given")
+    assert choose_season(v, monthly, None)[0] == 12
+    assert choose_season(noise, monthly, None)[0] is None
+    assert choose_season(noise, None, None)[0] is None
+    assert choose_season(v, None, None)[0] == SEASON
+    assert choose_season(v[:30], None, None)[0] is None  # fewer than three cycles
 
 
 def test_recursive_forecast_equals_a_hand_written_loop(trained):

@@ -107,7 +107,7 @@ def _inverse_spread(spread: torch.Tensor, names: list[str], what: str) -> list[f
     """1 / spread per column, 0 where the column is constant in training (logged)."""
     constant = spread <= 1e-12 * (1 + spread.abs().max())
     if constant.any():
-        named = [names[i] for i in torch.flatnonzero(constant).tolist()]
+        named = [names[i] for i in torch.nonzero(constant).flatten().tolist()]
         log.warning(
             "%d feature column(s) are constant in the training rows (%s); %s scaling maps them "
             "to 0 for every input",

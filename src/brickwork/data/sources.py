@@ -29,8 +29,13 @@ _MAGIC = (
     (b"BZh", "bzip2"),
     (b"\xfd7zXZ\x00", "xz"),
     (b"PK\x03\x04", "zip"),
+    (b"PK\x05\x06", "zip"),  # an empty archive
 )
-_STREAMS = {"gzip": gzip.GzipFile, "bzip2": bz2.BZ2File, "xz": lzma.LZMAFile}
+_STREAMS = {
+    "gzip": lambda f: gzip.GzipFile(fileobj=f),
+    "bzip2": bz2.BZ2File,
+    "xz": lzma.LZMAFile,
+}
 # Members a zip tool adds beside the real file (macOS resource forks, folder entries).
 _ZIP_NOISE = ("__MACOSX/", ".DS_Store")
 
@@ -73,7 +78,7 @@ def read_input(path: Path, limit: int = MAX_INPUT_BYTES) -> bytes:
     if kind == "zip":
         return _unzip(raw, path, limit)
     try:
-        with _STREAMS[kind](fileobj=io.BytesIO(raw)) as stream:
+        with _STREAMS[kind](io.BytesIO(raw)) as stream:
             data = stream.read(limit + 1)
     except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError) as e:
         raise BrickworkError(
@@ -133,7 +138,7 @@ def decode_text(data: bytes, encoding: str, path: Path) -> str:
             f"cannot read '{path}': `encoding: {str(encoding)[:40]}` is not a text encoding "
             "Python knows; set `encoding:` to the file's encoding, e.g. utf-8, latin-1 or cp1252."
         ) from None
-    normal = codecs.lookup(encoding).name
+    normal, named = codecs.lookup(encoding).name, encoding
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and normal == "utf-8":
         encoding = "utf-16"
     elif normal == "utf-8":
@@ -150,7 +155,7 @@ def decode_text(data: bytes, encoding: str, path: Path) -> str:
         line = data.count(b"\n", 0, e.start) + 1
         bad = data[e.start : e.start + 4].hex(" ")
         raise BrickworkError(
-            f"'{path}' is not valid {encoding}: line {line} (byte offset {e.start}) holds bytes "
+            f"'{path}' is not valid {named}: line {line} (byte offset {e.start}) holds bytes "
             f"{bad} that do not decode. Set `encoding:` to the file's encoding; files from "
             "older Windows or European tools are often `encoding: latin-1` or `cp1252`."
         ) from None

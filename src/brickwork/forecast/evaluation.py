@@ -83,10 +83,19 @@ def choose_season(train_values: np.ndarray, time: dict | None, given: int | None
         if found is not None and n >= 2 * found:
             return found, f"{freq} time column '{time.get('column')}', confirmed by autocorrelation"
         return None, f"none: the {freq} data show no clear {natural}-step cycle in training"
-    found = seasonal_period(train_values, max(2, n // 3), threshold=max(0.1, 2 / np.sqrt(n)))
-    if found is not None and n >= 3 * found:
+    level = max(0.25, 3 / np.sqrt(n))
+    found = seasonal_period(train_values, max(2, n // 3), threshold=level)
+    if found is not None and n >= 3 * found and _repeats(train_values, found, level / 2):
         return found, "estimated from the training period's autocorrelation"
     return None, "none found in the training period"
+
+
+def _repeats(values: np.ndarray, season: int, level: float) -> bool:
+    """A real cycle shows again at twice its period (autocorrelation of the differences)."""
+    d = np.diff(np.asarray(values, dtype=np.float64))
+    d = d - d.mean()
+    lag = 2 * season
+    return lag < len(d) and float((d[:-lag] * d[lag:]).sum() / (d * d).sum()) >= level
 
 
 @torch.no_grad()
