@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from brickwork.errors import BrickworkError
+from brickwork.models.card import card_of
 from brickwork.spec.train import parse_train_spec
 
 
@@ -98,7 +99,7 @@ def lr_find(
         )
     from brickwork.train.checkpoint import rng_state, set_rng_state
     from brickwork.train.device import pick_device
-    from brickwork.train.loop import default_loss
+    from brickwork.train.pieces import default_loss
     from brickwork.train.optim import make_loss, make_optimizer, output_activation
 
     if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
@@ -106,7 +107,7 @@ def lr_find(
     base = parse_train_spec(train).model_dump(exclude_unset=True) if train is not None else {}
     spec = parse_train_spec({**base, **options})
     device = pick_device(spec.device)
-    task = task or getattr(model, "metadata", {}).get("task")
+    task = task or card_of(model).task
     loss_fn, _ = make_loss(default_loss(task, spec.loss), output_activation(model), device)
     batches = _batches(data, spec.batch_size, spec.seed, device)
     saved_rng, was_training = rng_state(), model.training
