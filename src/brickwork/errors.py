@@ -123,6 +123,10 @@ EXTRAS = {
     "python_multipart": "serve",
     "onnx": "export",
     "onnxruntime": "export",
+    "onnxscript": "export",
+    "executorch": "mobile",
+    "mlflow": "tracking",
+    "psycopg": "postgres",
 }
 
 
