@@ -66,7 +66,7 @@ def main() -> int:
         from brickwork.train.runner import model_path
 
         model = load(model_path(args.model))
-        vocab = Vocab.from_json(model.metadata["vocab"])
+        vocab = Vocab.from_json(model.card.vocab)
     else:
         model, vocab = stand_in()
     list(generate(model, vocab, args.prompt, length=20, seed=0))  # warm-up

@@ -118,7 +118,7 @@ def direct(model_file: Path, samples: np.ndarray, seconds: float) -> float:
 
     model = brickwork.load(model_file)
     x = apply_preprocessing(
-        model.metadata["preprocessing"], torch.from_numpy(samples.astype(np.float32))
+        model.card.preprocessing, torch.from_numpy(samples.astype(np.float32))
     )
     n, stop = 0, time.monotonic() + seconds
     start = time.monotonic()

@@ -53,11 +53,21 @@ def recording(run_dir: Path | None):
         yield status
         return
     begun = time.time()
+    before = _read_bytes(Path(run_dir) / STATUS_FILE)
     _write_status(run_dir, status)
     try:
         yield status
     except KeyboardInterrupt:
         _write_status(run_dir, _ended(status, begun, "interrupted"))
+        raise
+    except BrickworkError as e:
+        if before is None:  # a new run: the failure is its story
+            error = f"{type(e).__name__}: {str(e)[:300]}"
+            _write_status(run_dir, {**_ended(status, begun, "failed"), "error": error})
+        else:  # a resume refused (another architecture, a bad setting): the run is unchanged
+            from brickwork.files import atomic_write
+
+            atomic_write(Path(run_dir) / STATUS_FILE, before)
         raise
     except BaseException as e:
         error = f"{type(e).__name__}: {str(e)[:300]}"
@@ -71,8 +81,15 @@ def _ended(status: dict, begun: float, how: str) -> dict:
     return {**status, "status": how, "ended": _now(), "seconds": round(time.time() - begun, 3)}
 
 
+def _read_bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
 def _write_status(run_dir: Path, status: dict) -> None:
-    from brickwork.models.io import atomic_write  # a run is writing: torch is loaded already
+    from brickwork.files import atomic_write
 
     atomic_write(Path(run_dir) / STATUS_FILE, json.dumps(status, indent=2).encode())
 

@@ -92,9 +92,15 @@ def test_recording_writes_how_a_run_ended(tmp_path):
         assert json.loads((tmp_path / "status.json").read_text())["status"] == "running"
         status["stop_reason"] = "nan"
     assert json.loads((tmp_path / "status.json").read_text())["status"] == "diverged"
-    with pytest.raises(BrickworkError), recording(tmp_path):
+    before = (tmp_path / "status.json").read_bytes()
+    with pytest.raises(BrickworkError), recording(tmp_path):  # a refused resume: run unchanged
+        raise BrickworkError("the checkpoint is from another architecture")
+    assert (tmp_path / "status.json").read_bytes() == before
+    new = tmp_path / "new"
+    new.mkdir()
+    with pytest.raises(BrickworkError), recording(new):
         raise BrickworkError("bad data " + "x" * 1000)
-    ended = json.loads((tmp_path / "status.json").read_text())
+    ended = json.loads((new / "status.json").read_text())
     assert ended["status"] == "failed" and len(ended["error"]) < 400
     with pytest.raises(KeyboardInterrupt), recording(tmp_path):
         raise KeyboardInterrupt

@@ -227,13 +227,12 @@ def test_damaged_embedded_file_is_refused(tmp_path, monkeypatch):
 
 def test_embedded_files_are_installed_as_package_data():
     """pyproject's package-data globs cover every embedded file, so a wheel carries them."""
-    import ast
     import fnmatch
-    import re
 
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     root = Path(__file__).resolve().parents[2]
-    line = re.search(r"^brickwork = (\[.*\])$", (root / "pyproject.toml").read_text(), re.M)
-    globs = ast.literal_eval(line.group(1))
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text())
+    globs = pyproject["tool"]["setuptools"]["package-data"]["brickwork"]
     package = root / "src" / "brickwork"
     for path in dl.EMBEDDED_DIR.iterdir():
         rel = path.relative_to(package).as_posix()

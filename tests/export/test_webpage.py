@@ -36,7 +36,7 @@ def ort_web_or_skip():
 
 def site(model_file, folder):
     model = load(model_file)
-    export_site(model, folder, dict(model.metadata), {"name": model.metadata.get("name")})
+    export_site(model, folder, model.card.to_header(), {"name": model.card.name})
     return model, folder
 
 
@@ -112,7 +112,7 @@ def test_digits_page_matches_onnxruntime(browser, sites, server, where):
     page, errors, refused = open_page(browser, urls(sites, server, "digits")[where == "http"])
     raw = np.random.default_rng(0).uniform(0, 16, (1, 1, 8, 8)).astype(np.float32)
     got = np.array(page.evaluate("(raw) => window.brickwork.predict(raw)", raw.ravel().tolist()))
-    x = apply_preprocessing(model.metadata["preprocessing"], torch.from_numpy(raw)).numpy()
+    x = apply_preprocessing(model.card.preprocessing, torch.from_numpy(raw)).numpy()
     assert np.abs(got - onnx_run(folder, x)[0]).max() <= 1e-4
     # a drawn "1": the page turns the canvas into raw pixels, preprocesses and shows top classes
     box = page.locator("#pad").bounding_box()
@@ -128,7 +128,7 @@ def test_digits_page_matches_onnxruntime(browser, sites, server, where):
     last = page.evaluate("window.brickwork.last")
     drawn = np.array(last["raw"], dtype=np.float32).reshape(1, 1, 8, 8)
     assert drawn.max() > 4  # the stroke is there, in the digits' 0-16 range
-    x = apply_preprocessing(model.metadata["preprocessing"], torch.from_numpy(drawn)).numpy()
+    x = apply_preprocessing(model.card.preprocessing, torch.from_numpy(drawn)).numpy()
     assert np.abs(np.array(last["output"]) - onnx_run(folder, x)[0]).max() <= 1e-4
     assert not errors and not refused and "digits_test_cnn" in page.inner_text("#title")
     page.context.close()
@@ -140,7 +140,7 @@ def test_language_model_page_streams_and_matches_python(browser, sites, server, 
     from brickwork.generate import generate
 
     model, folder = sites["lm"]
-    vocab = Vocab.from_json(model.metadata["vocab"])
+    vocab = Vocab.from_json(model.card.vocab)
     page, errors, refused = open_page(browser, urls(sites, server, "lm")[where == "http"])
     greedy = page.evaluate(
         "window.brickwork.generate('to be', {length: 25, temperature: 0})"
@@ -186,7 +186,7 @@ def test_site_contents_and_refusals(tmp_path, monkeypatch):
     dist = ort_web_or_skip()
     model = load(char_lm(tmp_path / "lm.safetensors"))
     out = tmp_path / "site"
-    export_site(model, out, dict(model.metadata), ort_web=dist)
+    export_site(model, out, model.card.to_header(), ort_web=dist)
     names = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
     assert {"index.html", "model.onnx", "model.json", "ort/ort.wasm.min.js"} <= names
     config = json.loads((out / "model.json").read_text())
@@ -196,7 +196,7 @@ def test_site_contents_and_refusals(tmp_path, monkeypatch):
     ]
     assert (out / "index.html").stat().st_mode & 0o044  # a static server can read it
     with pytest.raises(BrickworkError, match="already exists"):
-        export_site(model, out, dict(model.metadata), ort_web=dist)
+        export_site(model, out, model.card.to_header(), ort_web=dist)
     monkeypatch.delenv("BRICKWORK_ORT_WEB", raising=False)
     with pytest.raises(BrickworkError, match="npm install --prefix .* onnxruntime-web@"):
         find_ort_web(tmp_path / "nowhere")

@@ -10,6 +10,7 @@ from brickwork.spec.run import load_run_spec
 from brickwork.spec.train import parse_train_spec
 from brickwork.train.loggers import LoggerCallback, params_of
 from brickwork.train.loop import fit
+from brickwork.train.run import fit_run
 from brickwork.train.runner import train_from_spec
 from tests.conftest import EXAMPLES
 
@@ -47,7 +48,7 @@ def test_a_training_run_lands_in_the_default_mlflow_store(tmp_path):
     assert {"model.safetensors", "spec.yaml", "metrics.csv", "plots"} <= files
     local = client.download_artifacts(run.info.run_id, "model.safetensors", str(tmp_path / "dl"))
     logged, saved = load(local), load(result.run_dir / "model.safetensors")
-    assert logged.metadata["name"] == "digits_cnn"
+    assert logged.card.name == "digits_cnn"
     for a, b in zip(logged.state_dict().values(), saved.state_dict().values(), strict=True):
         assert torch.equal(a, b)
 
@@ -122,10 +123,10 @@ def test_a_resumed_run_continues_its_mlflow_run(tmp_path):
     x, y = torch.randn(32, 4), torch.randint(0, 2, (32,))
     options = {"verbose": 0, "loggers": [logger], "task": "classification"}
     torch.manual_seed(0)
-    fit(torch.nn.Linear(4, 2), x, y, epochs=2, run_dir=tmp_path / "run", **options)
+    fit_run(torch.nn.Linear(4, 2), x, y, epochs=2, run_dir=tmp_path / "run", **options)
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 2)
-    fit(model, x, y, epochs=4, run_dir=tmp_path / "run", resume=tmp_path / "run", **options)
+    fit_run(model, x, y, epochs=4, run_dir=tmp_path / "run", resume=True, **options)
     client, run = _run_of(store, "resume")  # one MLflow run, not two
     assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == [1, 2, 3, 4]
     assert run.info.status == "FINISHED"

@@ -143,5 +143,6 @@ def check_format(fmt: str) -> None:
         )
     if fmt not in FORMATS or fmt == "web":
         raise BrickworkError(
-            f"export format '{str(fmt)[:40]}' is not supported; use one of {', '.join(FORMATS)}."
+            f"export format (--format) '{str(fmt)[:40]}' is not supported; use one of "
+            f"{', '.join(FORMATS)}."
         )

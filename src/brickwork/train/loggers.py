@@ -54,13 +54,19 @@ class LoggerCallback(Callback):
 
     main_process_only = True
 
-    def __init__(self, logger, log_every_n_steps: int = 50, close_at_train_end: bool = True):
+    def __init__(
+        self,
+        logger,
+        log_every_n_steps: int = 50,
+        close_at_train_end: bool = True,
+        run_dir: Path | None = None,
+    ):
         self.logger, self.every = logger, max(0, int(log_every_n_steps))
-        self.close_at_train_end = close_at_train_end
+        self.close_at_train_end, self.run_dir = close_at_train_end, run_dir
 
     def on_train_begin(self, logs):
         t = self.trainer
-        spec = _read_run_spec(t.run_dir) or {"train": t.spec.model_dump(mode="json")}
+        spec = _read_run_spec(self.run_dir) or {"train": t.spec.model_dump(mode="json")}
         self.logger.log_params(params_of(spec))
 
     def on_batch_end(self, batch, logs):
@@ -141,7 +147,7 @@ def spec_loggers(train, run_dir: Path | None, callbacks=(), close_at_train_end: 
             options = entry.options
             every = options.pop("log_every_n_steps", 50)
             logger = MLflowLogger(**options, run_dir=run_dir)
-            added.append(LoggerCallback(logger, every, close_at_train_end))
+            added.append(LoggerCallback(logger, every, close_at_train_end, run_dir))
     return added
 
 

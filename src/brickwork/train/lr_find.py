@@ -99,8 +99,8 @@ def lr_find(
         )
     from brickwork.train.checkpoint import rng_state, set_rng_state
     from brickwork.train.device import pick_device
-    from brickwork.train.pieces import default_loss
     from brickwork.train.optim import make_loss, make_optimizer, output_activation
+    from brickwork.train.pieces import default_loss
 
     if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
         options["optimizer"], optimizer = optimizer, None  # a spec value: "adam", {type: sgd}

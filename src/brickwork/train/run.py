@@ -28,7 +28,7 @@ from brickwork.errors import BrickworkError
 from brickwork.files import atomic_write
 from brickwork.models.card import card_of
 from brickwork.models.io import save_model
-from brickwork.spec.train import TrainSpec
+from brickwork.spec.train import TrainSpec, parse_train_spec
 from brickwork.train import distributed, loggers, plots, rundir
 from brickwork.train.callbacks import Callback, build_callback
 from brickwork.train.checkpoint import load_checkpoint
@@ -132,6 +132,7 @@ def fit_run(
         run_dir.mkdir(parents=True, exist_ok=True)
         mine += rundir.run_callbacks(run_dir, validation_data is not None, mine)
         mine += [EnvironmentFile(run_dir), last]
+        mine += loggers.spec_loggers(_logged(fit_options), run_dir, mine)  # train.loggers
     history = fit(
         model,
         x,
@@ -154,6 +155,15 @@ def fit_run(
         test_metrics={k: v for k, v in test_metrics.items() if isinstance(v, float)},
     )
     return RunResult(run_dir, history, test_metrics)
+
+
+def _logged(fit_options: dict) -> TrainSpec | None:
+    """The `loggers:` that fit's options ask for (directly or in `train=`), so their trackers
+    know the run directory (its spec, its name, the store beside it)."""
+    listed, train = fit_options.get("loggers"), fit_options.get("train")
+    if listed is None and train is not None:
+        listed = (train if isinstance(train, TrainSpec) else parse_train_spec(train)).loggers
+    return parse_train_spec({"loggers": listed}) if listed else None
 
 
 def _restore_last_good(model: nn.Module, last: LastCheckpoint) -> None:
