@@ -76,7 +76,7 @@ def trained(tmp_path_factory):
     assert "standardised" in units and "data's units of value" in units
     assert result.test_metrics["rmse_data_units"] > 0
     model = load(result.run_dir / "model.safetensors")
-    assert model.metadata["name"] == result.run_dir.name  # the run's name travels with it
+    assert model.card.name == result.run_dir.name  # the run's name travels with it
     return model, values, result.run_dir
 
 
