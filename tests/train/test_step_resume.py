@@ -156,3 +156,45 @@ def test_sigkill_at_a_random_batch_then_resume_gives_equal_weights(tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     ref_history = load_checkpoint(tmp_path / "ref" / "checkpoints" / "last.safetensors")["history"]
     assert load_checkpoint(last)["history"] == ref_history
+
+
+def test_save_top_k_keeps_the_k_best_files_across_a_resume(tmp_path):
+    from brickwork.train import ModelCheckpoint
+
+    losses = [0.9, 0.5, 0.7, 0.6, 0.4, 0.8]
+
+    class FakeVal(Callback):  # sets the monitored value before ModelCheckpoint reads it
+        def on_epoch_end(self, epoch, logs):
+            logs["val_score"] = losses[epoch]
+
+    def train(epochs, ckpt, resume=None):
+        x, y = script.data()
+        net = script.model()
+        fit(
+            net,
+            x,
+            y,
+            epochs=epochs,
+            batch_size=32,
+            device="cpu",
+            verbose=0,
+            callbacks=[FakeVal(), ckpt],
+            resume=resume,
+        )
+
+    pattern = str(tmp_path / "best-{epoch:02d}.safetensors")
+    first = ModelCheckpoint(pattern, monitor="val_score", mode="min", save_top_k=2)
+    train(3, first)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "best-02.safetensors",
+        "best-03.safetensors",
+    ]
+    second = ModelCheckpoint(pattern, monitor="val_score", mode="min", save_top_k=2)
+    train(6, second, resume=tmp_path / "best-03.safetensors")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "best-02.safetensors",
+        "best-05.safetensors",
+    ]
+    assert [k[0] for k in second.kept] == [0.4, 0.5] and second.best_epoch == 4
+    with pytest.raises(BrickworkError, match="epoch"):
+        ModelCheckpoint(str(tmp_path / "best.safetensors"), save_top_k=2)
