@@ -7,6 +7,9 @@
 
 The shuffle order and the augmentation randomness are functions of (seed, epoch) only (plus
 rank for augmentation), so restarting an epoch after a crash replays the same batches.
+`position()` and `resume_at(...)` let a mid-epoch checkpoint continue at the exact next batch:
+the consumed batches are skipped (not gathered) and the augmentation generator's state is
+restored.
 
 Distributed: every rank draws the same permutation and takes every world_size-th index
 of it (rank, rank + world_size, ...). Without drop_last the permutation is padded by
@@ -113,6 +116,8 @@ class InMemoryLoader:
         self.device = torch.device(device) if device is not None else None
         self.augment, self.rank, self.world_size = augment, rank, world_size
         self.epoch = 0
+        self._start: tuple[int, torch.Tensor | None] = (0, None)  # where the next pass begins
+        self._done, self._gen = 0, None  # batches yielded this pass; its augmentation generator
         self.pin = (
             bool(pin_memory)
             and self.device is not None
@@ -123,6 +128,30 @@ class InMemoryLoader:
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch whose shuffle order and augmentation the next iteration replays."""
         self.epoch = int(epoch)
+
+    def position(self) -> dict:
+        """Where the current pass stands: batches yielded so far and the augmentation
+        generator's state (None without augmentation), for a mid-epoch checkpoint."""
+        gen = self._gen
+        return {"batch": self._done, "augment_rng": gen.get_state() if gen is not None else None}
+
+    def resume_at(self, batch: int, augment_rng: torch.Tensor | None = None) -> None:
+        """Make the next pass start at `batch` of the current epoch's order (the batches before
+        it are skipped, not gathered), with the augmentation generator in the state `position()`
+        reported there."""
+        if not 0 <= int(batch) <= len(self):
+            raise BrickworkError(
+                f"cannot resume at batch {batch}: this loader has {len(self)} batches per epoch; "
+                "the checkpoint was written for other data or another batch_size."
+            )
+        if (augment_rng is None) != (self.augment is None):
+            raise BrickworkError(
+                "cannot resume mid-epoch: the checkpoint was written "
+                f"{'without' if augment_rng is None else 'with'} augmentation but this loader "
+                f"has {'some' if augment_rng is None else 'none'}; resume with the same data "
+                "settings."
+            )
+        self._start = (int(batch), augment_rng)
 
     def _samples(self) -> int:
         return shard_samples(len(self.x), self.world_size, self.drop_last)
@@ -144,6 +173,13 @@ class InMemoryLoader:
         )
 
     def __iter__(self):
+        first, augment_rng = self._start
+        self._start, self._done = (0, None), first
+        for done, batch in enumerate(self._batches(first, augment_rng), first + 1):
+            self._done = done
+            yield batch
+
+    def _batches(self, first: int, augment_rng: torch.Tensor | None):
         order = self.indices()
         m, bs = self._samples(), self.batch_size
         gen = (
@@ -151,10 +187,13 @@ class InMemoryLoader:
             if self.augment is not None
             else None
         )
+        if gen is not None and augment_rng is not None:
+            gen.set_state(augment_rng)
+        self._gen = gen
         x, y = self.x, self.y
         if order is not None and x.device.type != "cpu":
             order = order.to(x.device)
-        stops = range(0, len(self) * bs, bs)
+        stops = range(first * bs, len(self) * bs, bs)
         if self.pin:
             yield from self._pinned(order, stops, m, gen)
             return

@@ -307,6 +307,9 @@ class TrainSpec(SpecModel):
     clip_grad_norm: float | None = Field(None, gt=0)
     clip_grad_value: float | None = Field(None, gt=0)
     accumulate: int = Field(1, ge=1)
+    # the run layer writes checkpoints/last every N optimizer steps of an epoch, resumable at
+    # the exact next batch (None: at epoch ends only)
+    checkpoint_every_steps: int | None = Field(None, ge=1)
     verbose: Literal[0, 1, 2] = 1
 
     @field_validator("optimizer", mode="before")

@@ -146,10 +146,13 @@ class EarlyStopping(MonitorCallback):
 
 
 class ModelCheckpoint(MonitorCallback):
-    """Save a resumable checkpoint each epoch, or only when `monitor` improves.
+    """Save a resumable checkpoint each epoch, only when `monitor` improves, or (`save_top_k`)
+    keeping the K best by `monitor`.
 
     `filepath` may hold `{epoch}` and metric names, e.g.
-    `ckpt-{epoch:02d}-{val_loss:.3f}.safetensors`.
+    `ckpt-{epoch:02d}-{val_loss:.3f}.safetensors`; with `save_top_k` it must hold `{epoch}`, so
+    each kept checkpoint has its own file. A checkpoint pushed out of the K best is deleted
+    after the better one is written; the kept list survives a resume.
     """
 
     main_process_only = True
@@ -162,11 +165,29 @@ class ModelCheckpoint(MonitorCallback):
         save_best_only: bool = False,
         min_delta: float = 0.0,
         verbose: int = 0,
+        save_top_k: int | None = None,
     ):
         super().__init__(monitor, mode, min_delta)
+        if save_top_k is not None and (
+            isinstance(save_top_k, bool) or not isinstance(save_top_k, int) or save_top_k < 1
+        ):
+            raise BrickworkError(
+                f"ModelCheckpoint: save_top_k must be a whole number >= 1, not {save_top_k!r:.40}."
+            )
+        if save_top_k is not None and "{epoch" not in str(filepath):
+            raise BrickworkError(
+                f"ModelCheckpoint: save_top_k keeps several files, but filepath '{filepath!s:.80}' "
+                "has no {epoch} in it, so each would overwrite the last; use e.g. "
+                "'best-{epoch:02d}.safetensors'."
+            )
         self.filepath, self.save_best_only, self.verbose = str(filepath), save_best_only, verbose
+        self.save_top_k = save_top_k
+        self.kept: list[list] = []  # [value, path] of the kept checkpoints, best first
 
     def on_epoch_end(self, epoch, logs):
+        if self.save_top_k:
+            self._keep_top_k(epoch, logs)
+            return
         if self.save_best_only:
             value = self.current(logs)
             if not self.improved(value):
@@ -176,6 +197,31 @@ class ModelCheckpoint(MonitorCallback):
         self.trainer.save_checkpoint(path)
         if self.verbose:
             self.trainer.say(f"ModelCheckpoint: saved {path}")
+
+    def _keep_top_k(self, epoch, logs) -> None:
+        """Write this epoch's checkpoint if it is among the K best, then delete the one it
+        pushed out (after the write: a crash in between leaves one file too many, never one
+        too few)."""
+        value = self.current(logs)
+        if math.isnan(value):
+            return
+        worse = (lambda a, b: a < b) if self.mode == "max" else (lambda a, b: a > b)
+        if len(self.kept) >= self.save_top_k and not worse(self.kept[-1][0], value):
+            return
+        path = self.filepath.format(epoch=epoch + 1, **logs)
+        ranked = [k for k in self.kept if k[1] != path] + [[value, path]]
+        ranked.sort(key=lambda k: -k[0] if self.mode == "max" else k[0])
+        self.kept = ranked[: self.save_top_k]  # before the write, so the checkpoint holds it
+        if self.kept[0][1] == path:
+            self.best, self.best_epoch = value, epoch
+        self.trainer.save_checkpoint(path)
+        for _, old in ranked[self.save_top_k :]:
+            Path(old).unlink(missing_ok=True)
+        if self.verbose:
+            self.trainer.say(f"ModelCheckpoint: saved {path} (one of the {self.save_top_k} best)")
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "kept": self.kept}
 
 
 class ReduceLROnPlateau(MonitorCallback):

@@ -14,8 +14,10 @@ TensorBoard and plots are callbacks that the run layer (`brickwork.train.run`) a
 leaves your model as it found it apart from its weights (and the device they are on), and
 joins no process group: under torchrun, initialize one yourself (or call
 `brickwork.train.distributed.init_from_env`) and `fit` trains data-parallel in it.
-`resume=` (a checkpoint file or its loaded state) continues exactly: the interrupted epoch
-restarts from its beginning with the saved RNG states.
+`resume=` (a checkpoint file or its loaded state) continues exactly: from an epoch-end
+checkpoint the next epoch starts with the saved RNG states; from a mid-epoch one (written
+between two batches, see `checkpoint_every_steps`) the epoch continues at the exact next batch
+with the saved RNG, augmentation and running-metric states, the consumed batches skipped.
 """
 
 from __future__ import annotations
@@ -219,8 +221,11 @@ def _schedules(t: Trainer, scheduler, interval) -> None:
         raise BrickworkError("scheduler_interval was given without a scheduler; pass both.")
 
 
-def _resume(t: Trainer, resume) -> None:
-    """Restore the trainer from a checkpoint file (or its loaded state); RNG states last."""
+def _resume(t: Trainer, resume) -> dict | None:
+    """Restore the trainer from a checkpoint file (or its loaded state); RNG states last.
+
+    A mid-epoch checkpoint's state is returned instead: `_continue_epoch` restores its RNG
+    states just before the first batch it has not trained on."""
     if isinstance(resume, dict):
         state, source = resume, "the given state"
     else:
@@ -233,15 +238,36 @@ def _resume(t: Trainer, resume) -> None:
             )
         state, source = load_checkpoint(path), str(path)
     t.load_state_dict(state, source)
-    t.say(f"resumed from {source}: continuing at epoch {t.initial_epoch + 1}/{t.epochs}")
+    where = f"epoch {t.initial_epoch + 1}/{t.epochs}"
+    if state.get("position"):
+        t.say(f"resumed from {source}: continuing {where} at batch {state['position']['batch']}")
+        return state
+    t.say(f"resumed from {source}: continuing at {where}")
     set_rng_state(state["rng"])
+    return None
+
+
+def _continue_epoch(t: Trainer, loader, state: dict) -> int:
+    """Point the loader at the checkpoint's next batch, restore the epoch's running metric sums
+    and the RNG states; the number of batches already trained on."""
+    position = state["position"]
+    t.check_mid_epoch()
+    loader.resume_at(position["batch"], position["loader"]["augment_rng"])
+    metrics = t.train_metrics
+    metrics.state = {k: v.to(t.device) for k, v in position["metrics"]["state"].items()}
+    metrics.count = position["metrics"]["count"]
+    t.batches_seen = position["batch"]
+    set_rng_state(state["rng"])
+    return position["batch"]
 
 
 def _train(t: Trainer, loader, val_loader, resume, step, eval_step, val_metrics) -> History:
     """The epochs, from the first (or the resumed one) to the last or an early stop."""
-    if resume is not None:
-        _resume(t, resume)
+    t.train_loader = loader
     spec, model = t.spec, t.model
+    if spec.checkpoint_every_steps:  # on every rank, before training: not at the first save
+        t.check_mid_epoch()
+    mid_epoch = _resume(t, resume) if resume is not None else None
     _call(t.callbacks, "on_train_begin", {})
     reg = getattr(model, "regularization_loss", None)
     has_reg = reg is not None and reg() is not None
@@ -253,7 +279,9 @@ def _train(t: Trainer, loader, val_loader, resume, step, eval_step, val_metrics)
             loader.set_epoch(epoch)
         _call(t.callbacks, "on_epoch_begin", epoch, {})
         t.train_metrics.reset()
-        train_epoch(t, loader, step, amp, has_reg)
+        start = _continue_epoch(t, loader, mid_epoch) if mid_epoch else 0
+        mid_epoch = None
+        train_epoch(t, loader, step, amp, has_reg, start)
         distributed.sum_metrics(t.train_metrics)
         logs = t.train_metrics.compute()
         if t.diverged:  # stopped mid-epoch: no validation, no epoch-end hooks, no checkpoint

@@ -76,13 +76,27 @@ def has_rows(split) -> bool:
 
 
 class LastCheckpoint(Callback):
-    """checkpoints/last.safetensors after every epoch that did not diverge. It runs after every
-    other callback, so the checkpoint holds their end-of-epoch state."""
+    """checkpoints/last.safetensors after every epoch that did not diverge and, with
+    `train.checkpoint_every_steps: N`, after every N optimizer steps of an epoch (at the end of
+    an accumulation group; a resume continues at the exact next batch). It runs after every
+    other callback, so the checkpoint holds their state."""
 
     main_process_only = True
 
     def __init__(self, path: Path):
         self.path = path
+        self.every = None  # batches between mid-epoch checkpoints
+
+    def on_train_begin(self, logs):
+        spec = self.trainer.spec
+        if spec.checkpoint_every_steps:
+            self.every = spec.checkpoint_every_steps * spec.accumulate
+
+    def on_batch_end(self, batch, logs):
+        t = self.trainer
+        last = t.steps_per_epoch is not None and batch + 1 >= t.steps_per_epoch
+        if self.every and (batch + 1) % self.every == 0 and not last and not t.diverged:
+            t.save_checkpoint(self.path)  # the epoch's end writes the last batch's checkpoint
 
     def on_epoch_end(self, epoch, logs):
         if not self.trainer.diverged:

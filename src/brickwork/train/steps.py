@@ -73,8 +73,19 @@ def _batch(raw, t: Trainer):
     return to_device(xb, t.device, t.spec.channels_last), to_device(yb, t.device)
 
 
-def train_epoch(t: Trainer, loader, step: Step, amp, has_reg: bool) -> None:
-    """One pass over the training batches: step, backward, (accumulated) optimizer step."""
+def train_epoch(t: Trainer, loader, step: Step, amp, has_reg: bool, start: int = 0) -> None:
+    """One pass over the training batches: step, backward, (accumulated) optimizer step.
+
+    `start`: the batches of this epoch a mid-epoch checkpoint already trained on (the loader
+    was told to skip them), so batch indices and accumulation groups continue from there."""
+    t.in_epoch = True
+    try:
+        _train_batches(t, loader, step, amp, has_reg, start)
+    finally:
+        t.in_epoch = False
+
+
+def _train_batches(t: Trainer, loader, step: Step, amp, has_reg: bool, start: int) -> None:
     optimizer, scaler, metrics, accum = t.optimizer, t.scaler, t.train_metrics, t.spec.accumulate
     begin = [cb for cb in t.callbacks if _overrides(cb, "on_batch_begin")]
     end = [cb for cb in t.callbacks if _overrides(cb, "on_batch_end")]
@@ -85,7 +96,7 @@ def train_epoch(t: Trainer, loader, step: Step, amp, has_reg: bool) -> None:
     )
     logs: dict = {}
     pending = False
-    for i, raw in enumerate(loader):
+    for i, raw in enumerate(loader, start):
         batch = _batch(raw, t)
         if t.example_batch is None:
             t.example_batch = batch[0]

@@ -15,7 +15,7 @@ from brickwork.models.io import load_weights, model_meta
 from brickwork.spec.train import TrainSpec
 from brickwork.train import distributed
 from brickwork.train.checkpoint import rng_state, save_checkpoint
-from brickwork.train.metrics import Metrics
+from brickwork.train.metrics import Metrics, is_metric_object
 
 
 class History:
@@ -73,6 +73,8 @@ class Trainer:
         self.history = History()
         self.epochs = spec.epochs
         self.initial_epoch = self.epoch = self.global_step = self.batches_seen = 0
+        self.in_epoch = False  # True while train_epoch runs (a checkpoint then is mid-epoch)
+        self.train_loader = None
         self.steps_per_epoch: int | None = None
         self.stop_training = self.diverged = False
         self.example_batch = None
@@ -84,10 +86,13 @@ class Trainer:
 
     def state_dict(self) -> dict[str, Any]:
         """Everything a resume needs: weights, optimizer, scheduler, scaler, counters, history,
-        callbacks' state and the RNG states."""
+        callbacks' state and the RNG states; written during an epoch (from on_batch_end), also
+        the position in it (see `mid_epoch_position`)."""
         keys = _callback_keys(self.callbacks)
+        position = self.mid_epoch_position() if self.in_epoch else None
         return {
-            "epoch": self.epoch + 1,
+            "epoch": self.epoch + (0 if position else 1),
+            "position": position,
             "global_step": self.global_step,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -98,6 +103,44 @@ class Trainer:
             "history": self.history.state_dict(),
             "rng": rng_state(),
             "callbacks": {k: cb.state_dict() for k, cb in zip(keys, self.callbacks, strict=True)},
+        }
+
+    def check_mid_epoch(self) -> None:
+        """Raise BrickworkError unless a checkpoint written between two batches can resume at
+        the exact next one (an in-memory loader, one process, no running metric objects)."""
+        why = None
+        if not hasattr(self.train_loader, "resume_at"):
+            why = (
+                f"the training data is a {type(self.train_loader).__name__}, which cannot skip to "
+                "a batch; pass tensors or a Split"
+            )
+        elif distributed.world_size() > 1:
+            why = "this is a distributed run (each rank's random state differs)"
+        elif any(is_metric_object(m) for m in self.train_metrics.own.values()):
+            why = "your own metric objects keep running state that is not saved"
+        if why:
+            raise BrickworkError(
+                f"cannot checkpoint in the middle of an epoch (checkpoint_every_steps, or a "
+                f"checkpoint saved from on_batch_end): {why}. Checkpoint at epoch ends instead "
+                "(drop checkpoint_every_steps)."
+            )
+
+    def mid_epoch_position(self) -> dict:
+        """The batch reached, the loader's augmentation state and the epoch's running metric
+        sums, written at the end of an accumulation group so that no gradient is pending."""
+        self.check_mid_epoch()
+        done, accum = self.batches_seen, self.spec.accumulate
+        if done % accum and done != self.steps_per_epoch:
+            raise BrickworkError(
+                f"cannot checkpoint after batch {done}: it is inside a gradient accumulation "
+                f"group of {accum} batches, whose gradients a checkpoint does not hold; save at "
+                f"the end of a group (after a multiple of {accum} batches)."
+            )
+        metrics = self.train_metrics
+        return {
+            "batch": done,
+            "loader": self.train_loader.position(),
+            "metrics": {"state": dict(metrics.state), "count": metrics.count},
         }
 
     def save_checkpoint(self, path: str | Path) -> Path:
