@@ -308,6 +308,7 @@ class TrainSpec(SpecModel):
     clip_grad_value: float | None = Field(None, gt=0)
     accumulate: int = Field(1, ge=1)
     verbose: Literal[0, 1, 2] = 1
+    live_plot: Literal["auto"] | bool = "auto"  # curves redrawn each epoch: auto = in a notebook
 
     @field_validator("optimizer", mode="before")
     @classmethod
