@@ -77,6 +77,9 @@ def test_tutorial_notebook_runs_on_a_real_kernel(tmp_path, monkeypatch):
         + _outputs(nb, "update_display_data")
     )
     assert any("image/png" in o.get("data", {}) for o in rich), "no figure displayed"
+    fit_cell = next(c for c in nb.cells if c.source.startswith("history = bw.fit("))
+    curves = [o for o in fit_cell.outputs if "image/png" in o.get("data", {})]
+    assert len(curves) == 1, "the live curves must be redrawn in place, one figure per fit"
     htmls = [o["data"]["text/html"] for o in rich if "text/html" in o.get("data", {})]
     assert any("<progress" in h for h in htmls), "no notebook progress bar"
     assert any("Total params" in h for h in htmls), "the model summary is not shown as HTML"

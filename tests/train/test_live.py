@@ -50,6 +50,7 @@ def test_a_jupyter_kernel_and_colab_count_as_notebooks(monkeypatch):
     assert not in_notebook() and not wants_live_plot("auto")
     fake.get_ipython = lambda: ZMQInteractiveShell()
     assert in_notebook() and wants_live_plot("auto")
+    assert not wants_live_plot("auto", verbose=0)  # silent fits (tuning trials) draw nothing
     fake.get_ipython = lambda: None
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     assert in_notebook()

@@ -29,10 +29,11 @@ def in_notebook() -> bool:
     return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
 
 
-def wants_live_plot(setting: str | bool) -> bool:
-    """The `live_plot` option: 'auto' means on in a notebook only; `true` needs IPython."""
+def wants_live_plot(setting: str | bool, verbose: int = 1) -> bool:
+    """The `live_plot` option: 'auto' means on in a notebook unless `verbose` is 0 (so silent
+    fits, e.g. tuning trials, draw nothing); `true` draws always and needs IPython."""
     if setting == "auto":
-        return in_notebook()
+        return bool(verbose) and in_notebook()
     if setting and importlib.util.find_spec("IPython") is None:
         raise BrickworkError(
             "train.live_plot is true, but IPython is not installed: the live curves are drawn "

@@ -162,7 +162,8 @@ def _trainer(model, spec: TrainSpec, device, user_callbacks: list, optimizer) ->
             build_callback({**spec.schedule.options, "type": "reduce_lr_on_plateau"}, None)
         )
     callbacks += user_callbacks
-    if wants_live_plot(spec.live_plot) and not any(isinstance(c, LiveCurves) for c in callbacks):
+    live = wants_live_plot(spec.live_plot, spec.verbose) and main
+    if live and not any(isinstance(c, LiveCurves) for c in callbacks):
         callbacks.append(LiveCurves())  # a notebook's curves, redrawn each epoch
     callbacks += spec_loggers(spec, None, callbacks)  # train.loggers: [mlflow] (the run layer's
     # trackers, given as callbacks, take precedence)
