@@ -69,6 +69,12 @@ class BrickModel(nn.Module):
             )
         super().__setattr__(name, value)
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the model summary as a table (layers, shapes, parameters, MACs)."""
+        from brickwork.models.summary import summary
+
+        return summary(self)._repr_html_()
+
     @property
     def input_shape(self) -> list:
         """The shape of the (first) input, per sample."""

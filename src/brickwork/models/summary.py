@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import TYPE_CHECKING
 
 from torch import nn
@@ -12,7 +13,38 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
-def summary(model: nn.Module) -> dict:
+class Summary(dict):
+    """What `summary` returns: plain data (a dict, JSON-able) that a notebook shows as a table."""
+
+    def _repr_html_(self) -> str:
+        cells = ("name", "type", "output_shape", "params", "frozen", "macs")
+        head = "".join(f"<th>{c.replace('_', ' ')}</th>" for c in cells)
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(_cell(r, c))}</td>" for c in cells) + "</tr>"
+            for r in self["layers"]
+        )
+        title = html.escape(f"Model: {self['name']}" if self["name"] else "Model")
+        return (
+            f"<p><b>{title}</b></p><table><tr>{head}</tr>{rows}</table>"
+            f"<p>Total params: {self['total_params']:,} ({_size(self['param_bytes'])}) "
+            f"&nbsp; Trainable: {self['trainable_params']:,} &nbsp; "
+            f"Frozen: {self['frozen_params']:,} &nbsp; "
+            f"MACs/sample: {_count(self['total_macs'])}</p>"
+        )
+
+
+def _cell(row: dict, column: str) -> str:
+    value = row[column]
+    if column == "output_shape":
+        return fmt(value)
+    if column == "macs":
+        return _count(value) if value else ""
+    if column in ("params", "frozen"):
+        return f"{value:,}" if value or column == "params" else ""
+    return str(value)
+
+
+def summary(model: nn.Module) -> Summary:
     """Rows and totals as plain data (the CLI's `--json`). Counts equal `sum(p.numel())`.
 
     MACs are multiply-accumulates per sample in dense, convolution and recurrent layers.
@@ -28,17 +60,17 @@ def summary(model: nn.Module) -> dict:
     params = list(model.parameters())
     total = sum(p.numel() for p in params)
     trainable = sum(p.numel() for p in params if p.requires_grad)
-    return {
-        "name": model.spec.get("name"),
-        "inputs": model.input_shapes,
-        "layers": rows,
-        "total_params": total,
-        "trainable_params": trainable,
-        "frozen_params": total - trainable,
-        "total_macs": sum(r["macs"] for r in rows),
-        "param_bytes": sum(p.numel() * p.element_size() for p in params),
-        "buffer_bytes": sum(b.numel() * b.element_size() for b in model.buffers()),
-    }
+    return Summary(
+        name=model.spec.get("name"),
+        inputs=model.input_shapes,
+        layers=rows,
+        total_params=total,
+        trainable_params=trainable,
+        frozen_params=total - trainable,
+        total_macs=sum(r["macs"] for r in rows),
+        param_bytes=sum(p.numel() * p.element_size() for p in params),
+        buffer_bytes=sum(b.numel() * b.element_size() for b in model.buffers()),
+    )
 
 
 def _size(nbytes: int) -> str:

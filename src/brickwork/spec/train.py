@@ -311,6 +311,7 @@ class TrainSpec(SpecModel):
     # the exact next batch (None: at epoch ends only)
     checkpoint_every_steps: int | None = Field(None, ge=1)
     verbose: Literal[0, 1, 2] = 1
+    live_plot: Literal["auto"] | bool = "auto"  # curves redrawn each epoch: auto = in a notebook
 
     @field_validator("optimizer", mode="before")
     @classmethod

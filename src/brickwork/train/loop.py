@@ -37,6 +37,7 @@ from brickwork.train import distributed
 from brickwork.train.callbacks import Callback, TerminateOnNaN, build_callback
 from brickwork.train.checkpoint import load_checkpoint, set_rng_state
 from brickwork.train.device import autocast, grad_scaler, pick_device, seed_everything
+from brickwork.train.live import Evaluation, LiveCurves, wants_live_plot
 from brickwork.train.loggers import spec_loggers
 from brickwork.train.metrics import split_metrics
 from brickwork.train.optim import (
@@ -163,6 +164,9 @@ def _trainer(model, spec: TrainSpec, device, user_callbacks: list, optimizer) ->
             build_callback({**spec.schedule.options, "type": "reduce_lr_on_plateau"}, None)
         )
     callbacks += user_callbacks
+    live = wants_live_plot(spec.live_plot, spec.verbose) and main
+    if live and not any(isinstance(c, LiveCurves) for c in callbacks):
+        callbacks.append(LiveCurves())  # a notebook's curves, redrawn each epoch
     callbacks += spec_loggers(spec, None, callbacks)  # train.loggers: [mlflow] (the run layer's
     # trackers, given as callbacks, take precedence)
     if not main:  # files and the console belong to rank 0
@@ -335,8 +339,10 @@ def evaluate(
     device: str = "auto",
     precision: str = "fp32",
     eval_step: Step | None = None,
-) -> dict:
+) -> Evaluation:
     """Loss and metrics on a dataset; classification adds `confusion_matrix` and `per_class`.
+
+    The result is a dict (an `Evaluation`, which a notebook shows as a table and a figure).
 
     The loss and metrics default to those the model was trained with (`model.card`);
     both also take your own objects, as in `fit`, and `eval_step(batch, trainer)` replaces
@@ -365,7 +371,7 @@ def evaluate(
     if result.confusion and "confusion" in result.state:
         logs["confusion_matrix"] = result.confusion_matrix()
         logs["per_class"] = result.classification_report()["per_class"]
-    return logs
+    return Evaluation(logs)
 
 
 @torch.no_grad()

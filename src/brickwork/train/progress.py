@@ -1,11 +1,15 @@
 """Live progress: a rich bar per epoch (verbose=1), one line per epoch (2) or silence (0).
 
+In a Jupyter notebook the bar is an HTML bar redrawn in place in the cell's output (rich's own
+Jupyter display would need ipywidgets); elsewhere without a terminal, one line per epoch.
+
 The bar refreshes at most twice a second; only then does it read the running loss and
 metrics from the device, so display costs no per-step synchronization.
 """
 
 from __future__ import annotations
 
+import html
 import time
 
 from rich.console import Console
@@ -19,6 +23,7 @@ from rich.progress import (
 )
 
 from brickwork.train.callbacks import Callback
+from brickwork.train.live import in_notebook
 
 REFRESH_S = 0.5
 
@@ -38,9 +43,15 @@ class ProgressBar(Callback):
         self.verbose = verbose
         self.console = console or Console()
         self.progress = None
+        self.notebook = None  # the display handle of this epoch's notebook bar
 
     def on_epoch_begin(self, epoch, logs):
         self.start = self.last = time.perf_counter()
+        if self.verbose == 1 and in_notebook():
+            from IPython.display import HTML, display
+
+            self.notebook = display(HTML(self._html(epoch, 0, {}, 0.0)), display_id=True)
+            return
         if (
             self.verbose != 1 or not self.console.is_terminal
         ):  # logs to a file get one line per epoch
@@ -62,7 +73,7 @@ class ProgressBar(Callback):
         )
 
     def on_batch_end(self, batch, logs):
-        if self.progress is None:
+        if self.progress is None and self.notebook is None:
             return
         now = time.perf_counter()
         if now - self.last >= REFRESH_S:
@@ -71,6 +82,11 @@ class ProgressBar(Callback):
 
     def _update(self, done: int, logs: dict, now: float) -> None:
         rate = self.trainer.train_metrics.count / max(now - self.start, 1e-9)
+        if self.notebook is not None:
+            from IPython.display import HTML
+
+            self.notebook.update(HTML(self._html(self.trainer.epoch, done, logs, rate)))
+            return
         self.progress.update(
             self.task,
             completed=done,
@@ -85,6 +101,9 @@ class ProgressBar(Callback):
             self._update(self.trainer.batches_seen, logs, now)
             self.progress.stop()
             self.progress = None
+        elif self.notebook is not None:
+            self._update(self.trainer.batches_seen, logs, now)
+            self.notebook = None
         else:
             rate = self.trainer.train_metrics.count / max(now - self.start, 1e-9)
             self.console.print(
@@ -94,3 +113,12 @@ class ProgressBar(Callback):
                 highlight=False,
                 soft_wrap=True,
             )
+
+    def _html(self, epoch: int, done: int, logs: dict, rate: float) -> str:
+        """The notebook bar: epoch, an HTML <progress>, steps done, the running stats, speed."""
+        total = self.trainer.steps_per_epoch or max(done, 1)
+        return (
+            f"<code>epoch {epoch + 1}/{self.trainer.epochs} "
+            f'<progress value="{done}" max="{total}" style="width:30ex"></progress> '
+            f"{done}/{total}  {html.escape(format_logs(logs))}  {rate:,.0f} samples/s</code>"
+        )

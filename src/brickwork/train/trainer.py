@@ -41,6 +41,12 @@ class History:
     def state_dict(self) -> dict:
         return {"history": self.history, "epoch": self.epoch, "stop_reason": self.stop_reason}
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the learning curves and the last epoch's values."""
+        from brickwork.train.live import history_html
+
+        return history_html(self.history, self.epoch)
+
 
 class Trainer:
     """What callbacks and custom steps see.
