@@ -24,12 +24,12 @@ from brickwork.files import atomic_write
 from brickwork.finetune.freeze import freeze, frozen_layers, layer_names, unfreeze
 from brickwork.finetune.head import head_name, replace_head
 from brickwork.finetune.pretrained import load_pretrained
-from brickwork.models.card import new_card
 from brickwork.models.io import META_KEY
 from brickwork.spec.finetune import FinetuneSpec, UnfreezeStep
 from brickwork.spec.run import RunSpec, load_run_spec, parse_run_spec
 from brickwork.spec.train import OptimizerSpec, TrainSpec
 from brickwork.train.callbacks import Callback
+from brickwork.train.run import run_card
 from brickwork.trust import loading
 
 PLAIN_SUFFIXES = (".pt", ".pth", ".bin")
@@ -168,18 +168,7 @@ def prepare(spec: RunSpec, base: str | Path | None = None):
     if ft.freeze is not None:
         freeze(model, ft.freeze.layers, ft.freeze.all_but_last)
     _check_steps(model, ft.unfreeze)
-    model.card = new_card(
-        model,
-        task=bundle.task,
-        preprocessing=bundle.preprocessing,
-        class_names=bundle.class_names,
-        num_classes=bundle.num_classes,
-        vocab=bundle.vocab.to_json() if bundle.vocab is not None else None,
-        data=spec.data.model_dump(mode="json"),
-        seed=spec.train.seed,
-        name=spec.name,
-        finetuned_from=str(base),
-    )
+    model.card = run_card(model, bundle, spec, finetuned_from=str(base))
     callbacks = [GradualUnfreeze(ft.unfreeze)] if ft.unfreeze else []
     return model, bundle, train_spec(model, spec.train, ft), callbacks, report
 

@@ -55,6 +55,26 @@ class PreparedRun:
     callbacks: list[Callback] = field(default_factory=list)
 
 
+def run_card(model: nn.Module, bundle, spec, **fields: Any):
+    """A fresh model card for a run: the data's task, preprocessing, classes and vocabulary,
+    the spec's data section, seed and name (a fine-tuned model is described anew, not as its
+    base)."""
+    from brickwork.models.card import new_card
+
+    return new_card(
+        model,
+        task=bundle.task,
+        preprocessing=bundle.preprocessing,
+        class_names=bundle.class_names,
+        num_classes=bundle.num_classes,
+        vocab=bundle.vocab.to_json() if bundle.vocab is not None else None,
+        data=spec.data.model_dump(mode="json"),
+        seed=spec.train.seed,
+        name=spec.name,
+        **fields,
+    )
+
+
 def last_checkpoint(run_dir: str | Path) -> Path:
     return Path(run_dir) / "checkpoints" / "last.safetensors"
 

@@ -17,11 +17,10 @@ import yaml
 
 from brickwork.errors import BrickworkError
 from brickwork.files import atomic_write
-from brickwork.models.card import new_card
 from brickwork.spec.run import RunSpec, parse_run_spec
 from brickwork.train import distributed, rundir
 from brickwork.train.device import pick_device, seed_everything
-from brickwork.train.run import PreparedRun, RunResult, resumable, run_prepared
+from brickwork.train.run import PreparedRun, RunResult, resumable, run_card, run_prepared
 from brickwork.trust import TrustCode, loading
 
 __all__ = ["RunResult", "load_run", "model_path", "spec_from_run", "train_from_spec"]
@@ -48,17 +47,7 @@ def load_run(spec: RunSpec):
     if bundle.vocab is not None:
         _check_vocabulary(model, len(bundle.vocab))
     check_output_size(model, bundle.task, bundle.num_classes)
-    model.card = new_card(
-        model,
-        task=bundle.task,
-        preprocessing=bundle.preprocessing,
-        class_names=bundle.class_names,
-        num_classes=bundle.num_classes,
-        vocab=bundle.vocab.to_json() if bundle.vocab is not None else None,
-        data=spec.data.model_dump(mode="json"),
-        seed=spec.train.seed,
-        name=spec.name,
-    )
+    model.card = run_card(model, bundle, spec)
     return model, bundle
 
 
