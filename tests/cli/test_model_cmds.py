@@ -247,7 +247,7 @@ def _crash(args):
 
 def test_internal_error_is_one_paragraph_with_exit_1(monkeypatch, capsys):
     monkeypatch.delenv("BRICKWORK_DEBUG", raising=False)
-    monkeypatch.setattr("brickwork.cli.model_cmds.cmd_layers", _crash)
+    monkeypatch.setattr("brickwork.cli.layers_cmds.cmd_layers", _crash)
     assert main(["layers"]) == 1
     err = capsys.readouterr().err.strip()
     assert err == (
@@ -258,7 +258,7 @@ def test_internal_error_is_one_paragraph_with_exit_1(monkeypatch, capsys):
 
 def test_internal_error_reraises_with_debug(monkeypatch):
     monkeypatch.setenv("BRICKWORK_DEBUG", "1")
-    monkeypatch.setattr("brickwork.cli.model_cmds.cmd_layers", _crash)
+    monkeypatch.setattr("brickwork.cli.layers_cmds.cmd_layers", _crash)
     with pytest.raises(RuntimeError, match="boom"):
         main(["layers"])
 
@@ -267,7 +267,7 @@ def test_keyboard_interrupt_exits_130_with_one_word(monkeypatch, capsys):
     def interrupt(args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("brickwork.cli.model_cmds.cmd_layers", interrupt)
+    monkeypatch.setattr("brickwork.cli.layers_cmds.cmd_layers", interrupt)
     assert main(["layers"]) == 130
     assert capsys.readouterr().err == "interrupted\n"  # no traceback
 

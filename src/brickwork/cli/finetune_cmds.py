@@ -6,11 +6,11 @@ from brickwork.cli.args import folder
 from brickwork.cli.options import add_trust_options
 from brickwork.cli.train_cmds import report_run
 from brickwork.errors import BrickworkError
-from brickwork.spec.finetune import FinetuneSpec
 
 
 def cmd_finetune(args) -> int:
     from brickwork.finetune.run import describe, finetune_from_spec, prepare
+    from brickwork.spec.finetune import FinetuneSpec
     from brickwork.spec.run import load_run_spec
     from brickwork.train.runner import spec_from_run
 

@@ -19,6 +19,7 @@ from brickwork.version import __version__
 
 COMMAND_MODULES = [
     "brickwork.cli.model_cmds",
+    "brickwork.cli.layers_cmds",
     "brickwork.cli.data_cmds",
     "brickwork.cli.train_cmds",
     "brickwork.cli.sequence_cmds",

@@ -1,12 +1,11 @@
-"""`brickwork summary`, `brickwork graph` and `brickwork layers`."""
+"""`brickwork summary` and `brickwork graph` (`brickwork layers` is in layers_cmds)."""
 
 from __future__ import annotations
 
 import json
 import sys
 
-from brickwork.errors import BrickworkError, did_you_mean
-from brickwork.spec.load import read_spec_file
+from brickwork.errors import BrickworkError
 
 MODEL_KEYS = {"input_shape", "layers", "inputs", "nodes"}
 
@@ -18,6 +17,7 @@ def model_from_file(path: str, sample_spaces: bool = False):
     choice's first option (with a note on stderr), so `summary` and `graph` can show its model.
     """
     from brickwork.models import build_model
+    from brickwork.spec.load import read_spec_file
     from brickwork.spec.tune import bound_suggest, resolve, search_params
 
     data = read_spec_file(path)
@@ -79,51 +79,6 @@ def cmd_graph(args) -> int:
     return 0
 
 
-def cmd_layers(args) -> int:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    import brickwork.models  # noqa: F401  (registers residual)
-    from brickwork.layers import LAYERS
-    from brickwork.layers.registry import ALIASES, canonical, field_text
-
-    if args.type:
-        found = canonical(args.type)
-        if found is None:
-            raise BrickworkError(
-                "unknown layer type "
-                f"'{args.type}'{did_you_mean(args.type, list(LAYERS) + list(ALIASES))}; run "
-                "`brickwork layers` for the list."
-            )
-        kind = LAYERS[found]
-        doc = (kind.build.__doc__ or "").strip().splitlines()
-        table = Table(title=escape(f"{found}: {doc[0]}" if doc else found), title_justify="left")
-        table.add_column("Field")
-        table.add_column("Type")
-        table.add_column("Default")
-        for name, f in kind.config.model_fields.items():
-            default = "required" if f.is_required() else repr(f.default)
-            table.add_row(
-                name,
-                escape(field_text(f)),
-                escape(default),
-            )
-        Console().print(table)
-        return 0
-    table = Table(
-        title="Layer types (`brickwork layers TYPE` shows the fields)", title_justify="left"
-    )
-    table.add_column("Type")
-    table.add_column("Aliases")
-    table.add_column("Fields")
-    for name, kind in sorted(LAYERS.items()):
-        aliases = ", ".join(a for a, n in ALIASES.items() if n == name)
-        table.add_row(name, aliases, ", ".join(kind.config.model_fields))
-    Console().print(table)
-    return 0
-
-
 def register(sub) -> None:
     p = sub.add_parser("summary", help="table of layers, output shapes, parameters and MACs")
     p.add_argument("spec", help="spec file (.yaml/.json) with a model: section")
@@ -133,6 +88,3 @@ def register(sub) -> None:
     p.add_argument("spec", help="spec file (.yaml/.json) with a model: section")
     p.add_argument("-o", "--output", default="model.png", help="output file: .png, .svg or .pdf")
     p.set_defaults(func=cmd_graph)
-    p = sub.add_parser("layers", help="list the layer types, or one type's fields")
-    p.add_argument("type", nargs="?", help="a layer type, e.g. conv2d")
-    p.set_defaults(func=cmd_layers)
