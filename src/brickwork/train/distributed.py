@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import torch
@@ -67,8 +69,25 @@ def _store(rank_: int, world: int) -> dist.Store:
 
 
 def _leave() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    """Leave the process group at exit, all ranks together, while the interpreter is whole.
+
+    Without it a rank that finished first (rank 1, while rank 0 still writes the run
+    directory) tore its Gloo pairs down under a live peer, and the group's C++ worker threads,
+    still held by the DDP wrapper, could outlive destroy_process_group into interpreter
+    finalization: the likely way a worker aborted now and then after a successful run
+    ("terminate called without an active exception"). The barrier is bounded, so a rank
+    whose peer crashed still exits; the collection frees the wrapper's hold on the group
+    before Python tears itself down.
+    """
+    if not dist.is_initialized():
+        return
+    with contextlib.suppress(Exception):  # a peer that died: nothing left to wait for
+        if dist.get_backend() == "gloo":
+            dist.monitored_barrier(timeout=timedelta(seconds=60))
+        else:
+            dist.barrier()
+    dist.destroy_process_group()
+    gc.collect()
 
 
 def world_size() -> int:
