@@ -189,5 +189,5 @@ def test_environment_json_says_what_auto_chose(tmp_path):
 
     x, y = images(64)
     fit_run(build_model(CNN), x, y, run_dir=tmp_path / "run", epochs=1, batch_size=32, verbose=0)
-    auto = json.loads((tmp_path / "run" / "environment.json").read_text())["auto"]
+    auto = json.loads((tmp_path / "run" / "environment.json").read_text())["chosen"]
     assert auto["channels_last"]["value"] is True and auto["optimizer_step"]["value"] == "fused"

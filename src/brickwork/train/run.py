@@ -125,7 +125,7 @@ class LastCheckpoint(Callback):
 
 class EnvironmentFile(Callback):
     """environment.json: versions, device, threads, seed, precision, command line, and what
-    the automatic settings chose (`auto`)."""
+    the automatic settings chose (`chosen`)."""
 
     main_process_only = True
 
