@@ -148,9 +148,10 @@ def own_module(model: nn.Module) -> str | None:
 
 def channels_last_choice(setting, model: nn.Module, device: torch.device) -> tuple[bool, str]:
     """(use channels-last, why): `train.channels_last` true/false as given; `auto` turns it on
-    for models of built-in layers with 2-D convolutions on CPU and CUDA (measured faster there,
-    docs/performance.md), and off for MLPs and sequence models (nothing 4-D to reorder) and for
-    your own modules (a `.view()` of a channels-last tensor raises)."""
+    for models of built-in layers with 2-D convolutions on CPU (measured faster,
+    docs/performance.md) and CUDA (cuDNN's preferred layout; not measured here), and off for
+    MLPs and sequence models (nothing 4-D to reorder) and for your own modules (a `.view()` of
+    a channels-last tensor raises)."""
     if setting != "auto":
         return bool(setting), f"train.channels_last: {str(bool(setting)).lower()}"
     if device.type not in ("cpu", "cuda"):
