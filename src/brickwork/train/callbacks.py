@@ -328,22 +328,55 @@ class CSVLogger(Callback):
         atomic_write(self.filename, buffer.getvalue().encode())
 
 
+def _copy_to_host(batch: int, flag: torch.Tensor) -> tuple:
+    """Start copying a CUDA bool to pinned host memory; (batch, host tensor, its event)."""
+    host = torch.empty((), dtype=torch.bool, pin_memory=True)
+    host.copy_(flag, non_blocking=True)
+    event = torch.cuda.Event()
+    event.record()
+    return batch, host, event
+
+
+def _read_host(pending: tuple) -> bool:
+    """The copied flag (its copy finished during the batches since, so this rarely waits)."""
+    _, host, event = pending
+    if not event.query():
+        event.synchronize()
+    return bool(host)
+
+
 class TerminateOnNaN(Callback):
     """Stop as soon as the loss is NaN or infinite, keeping the last good checkpoint.
 
-    The loss is read every `check_every` batches (a device sync) and at each epoch end; the
-    epoch in which it diverged writes no checkpoint.
+    The loss is read every `check_every` batches and at each epoch end; the epoch in which it
+    diverged writes no checkpoint. On one CUDA device the read does not wait for the GPU: each
+    check copies the flag to pinned host memory without blocking and reads the previous
+    check's copy, done long since (so a NaN is seen one check later). Elsewhere (the CPU, where
+    nothing waits, and distributed runs, where all ranks must decide at the same batch) the
+    flag is read at once.
     """
 
     def __init__(self, check_every: int = 50):
         self.check_every = max(1, int(check_every))
+        self._pending = None  # CUDA: (batch, pinned host flag, event of its copy)
+
+    def on_train_begin(self, logs):
+        self._pending = None
 
     def on_batch_end(self, batch, logs):
-        from brickwork.train.distributed import all_true
+        from brickwork.train.distributed import all_true, world_size
 
+        if batch % self.check_every:
+            return
         loss = logs["loss"]
-        if batch % self.check_every == 0 and not all_true(bool(torch.isfinite(loss)), loss.device):
-            self._stop(f"batch {batch + 1}")
+        finite = torch.isfinite(loss).all()
+        if loss.device.type != "cuda" or world_size() > 1:
+            if not all_true(bool(finite), loss.device):
+                self._stop(f"batch {batch + 1}")
+            return
+        previous, self._pending = self._pending, _copy_to_host(batch, finite)
+        if previous is not None and not _read_host(previous):
+            self._stop(f"batch {previous[0] + 1}")
 
     def on_epoch_end(self, epoch, logs):
         if not math.isfinite(logs.get("loss", 0.0)):

@@ -48,10 +48,13 @@ from brickwork.train.optim import (
     user_scheduler,
 )
 from brickwork.train.pieces import (
+    channels_last_choice,
+    eval_batch_size,
     is_own,
     loss_and_kind,
     make_metrics,
     on_device,
+    own_module,
     pieces,
     train_spec,
 )
@@ -135,8 +138,10 @@ def fit(
     was = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark)
     was_training = model.training
     seed_everything(spec.seed, spec.deterministic)
+    t = None
     try:
         t = _trainer(model, spec, device, list(callbacks), optimizer)
+        t.inference_mode = eval_step is None and own_module(model) is None
         steps = pieces(t, task, loss, metrics, train_step, eval_step)
         loader, val_loader = _loaders(t, x if y is None else (x, y), validation_data)
         _schedules(t, scheduler, scheduler_interval)
@@ -145,13 +150,16 @@ def fit(
         torch.use_deterministic_algorithms(was[0])
         torch.backends.cudnn.benchmark = was[1]
         model.train(was_training)
+        if t is not None and t.channels_last and spec.channels_last == "auto":
+            model.to(memory_format=torch.contiguous_format)  # as it came: auto's choice is ours
 
 
 def _trainer(model, spec: TrainSpec, device, user_callbacks: list, optimizer) -> Trainer:
     """The Trainer: the model on the device (wrapped for DDP / torch.compile), the optimizer,
     and the callbacks in their order (progress, NaN check, spec, plateau, yours)."""
     model.to(device)
-    if spec.channels_last:
+    channels_last, why = channels_last_choice(spec.channels_last, model, device)
+    if channels_last:
         model.to(memory_format=torch.channels_last)
     main = distributed.is_main()
     console = Console()
@@ -171,12 +179,21 @@ def _trainer(model, spec: TrainSpec, device, user_callbacks: list, optimizer) ->
     # trackers, given as callbacks, take precedence)
     if not main:  # files and the console belong to rank 0
         callbacks = [cb for cb in callbacks if not cb.main_process_only]
-    if is_own(optimizer):
+    own_optimizer = is_own(optimizer)
+    if own_optimizer:
         optimizer = user_optimizer(model, optimizer)
     else:
         optimizer = make_optimizer(model, spec.optimizer, spec.lr)
     t = Trainer(model, optimizer, spec, callbacks, console, grad_scaler(device, spec.precision))
-    t.device = device
+    t.device, t.channels_last = device, channels_last
+    t.chosen["channels_last"] = {"value": channels_last, "why": why}
+    fused = any(g.get("fused") for g in optimizer.param_groups)
+    t.chosen["optimizer_step"] = {
+        "value": "fused" if fused else "torch default",
+        "why": "your optimizer object"
+        if own_optimizer
+        else ("a torch.optim Adam/AdamW/SGD" if fused else "no fused kernel used"),
+    }
     if distributed.world_size() > 1:  # evaluation stays on the bare model: see evaluate_loader
         t.step_model = distributed.wrap(model, device)
     if spec.compile:
@@ -204,9 +221,8 @@ def _loaders(t: Trainer, data, validation_data) -> tuple:
         return loader, None
     if world > 1:
         validation_data = distributed.shard(validation_data, rank, world)
-    eval_size = spec.eval_batch_size or spec.batch_size
     return loader, make_loader(
-        validation_data, eval_size, shuffle=False, seed=spec.seed, device=device
+        validation_data, eval_batch_size(spec), shuffle=False, seed=spec.seed, device=device
     )
 
 
@@ -355,6 +371,7 @@ def evaluate(
     task = task or card.task
     t = Trainer(model, None, TrainSpec(verbose=0), [], Console(), None)
     t.device = pick_device(device)
+    t.inference_mode = eval_step is None and own_module(model) is None
     model.to(t.device)
     loss_fn, kind, from_logits = loss_and_kind(task, spec, loss, output_activation(model), t.device)
     t.loss_fn = on_device(loss_fn, t.device)

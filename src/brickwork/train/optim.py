@@ -69,13 +69,37 @@ def make_optimizer(model: nn.Module, spec: OptimizerSpec, lr: float) -> torch.op
         for key, value in group.items():
             if isinstance(value, list) and key != "params":
                 group[key] = tuple(value)
+    step = fused_step(cls, model, options)
     try:
-        optimizer = cls(groups, lr=lr, **options)
+        optimizer = cls(groups, lr=lr, **options, **step)
     except (TypeError, ValueError) as e:
         raise BrickworkError(
             f"train.optimizer: {spec.type} rejected its settings {options}: {e}."
         ) from None
     return with_initial_lr(optimizer)
+
+
+FUSED = ("Adam", "AdamW", "SGD")  # measured faster fused on CPU: docs/performance.md
+FUSED_DEVICES = ("cpu", "cuda", "xpu")
+
+
+def fused_step(cls: type, model: nn.Module, options: dict) -> dict:
+    """`{"fused": True}` for torch's Adam, AdamW and SGD when every parameter is a floating
+    point tensor on a device with fused kernels and no layer makes sparse gradients; else `{}`
+    (torch's own default). Settings you gave (`fused`, `foreach`) are left as they are.
+
+    One fused kernel per parameter instead of a dozen small ops: Adam's step on CNN A takes
+    2 ms instead of 17 ms on a 2-core CPU."""
+    if cls.__module__.split(".")[:2] != ["torch", "optim"] or cls.__name__ not in FUSED:
+        return {}
+    if "fused" in options or "foreach" in options or options.get("differentiable"):
+        return {}
+    params = list(model.parameters())
+    if not all(p.is_floating_point() and p.device.type in FUSED_DEVICES for p in params):
+        return {}
+    if any(getattr(m, "sparse", False) is True for m in model.modules()):
+        return {}
+    return {"fused": True}
 
 
 def with_initial_lr(optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:

@@ -7,6 +7,7 @@ about the outputs (the metrics' kind), and the metrics.
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from brickwork.errors import BrickworkError
@@ -122,3 +123,45 @@ def pieces(t: Trainer, task, loss, metrics, train_step, eval_step) -> tuple:
 def on_device(obj, device):
     """Your nn.Module loss or torchmetrics metric on the training device (a copy is not made)."""
     return obj.to(device) if isinstance(obj, nn.Module) else obj
+
+
+EVAL_BATCH_MAX = 1024  # evaluation keeps no activations for backward, so its batch can be larger
+
+
+def eval_batch_size(spec: TrainSpec) -> int:
+    """`eval_batch_size`, else 4x the training batch (at most 1024, never below batch_size):
+    metrics are exact sums, so the batch size changes only the speed."""
+    if spec.eval_batch_size:
+        return spec.eval_batch_size
+    return max(spec.batch_size, min(4 * spec.batch_size, EVAL_BATCH_MAX))
+
+
+def own_module(model: nn.Module) -> str | None:
+    """The class name of the first module that is neither torch.nn's nor brickwork's (your own
+    code, whose forward may do things a fast path must not assume), else None."""
+    for m in model.modules():
+        home = type(m).__module__
+        if not (home.startswith("torch.nn.") or home.startswith("brickwork.")):
+            return type(m).__qualname__
+    return None
+
+
+def channels_last_choice(setting, model: nn.Module, device: torch.device) -> tuple[bool, str]:
+    """(use channels-last, why): `train.channels_last` true/false as given; `auto` turns it on
+    for models of built-in layers with 2-D convolutions on CPU (measured faster,
+    docs/performance.md) and CUDA (cuDNN's preferred layout; not measured here), and off for
+    MLPs and sequence models (nothing 4-D to reorder) and for your own modules (a `.view()` of
+    a channels-last tensor raises)."""
+    if setting != "auto":
+        return bool(setting), f"train.channels_last: {str(bool(setting)).lower()}"
+    if device.type not in ("cpu", "cuda"):
+        return False, f"auto: off on {device.type} (measured only on cpu and cuda)"
+    if not any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        return False, "auto: off, the model has no 2-D convolution"
+    own = own_module(model)
+    if own is not None:
+        return False, (
+            f"auto: off, {own} is your own module (its forward may .view() a 4-D tensor, which "
+            "channels-last memory refuses); set channels_last: true to try it"
+        )
+    return True, "auto: on, 2-D convolutions of built-in layers (faster: docs/performance.md)"

@@ -124,7 +124,8 @@ class LastCheckpoint(Callback):
 
 
 class EnvironmentFile(Callback):
-    """environment.json: versions, device, threads, seed, precision, command line."""
+    """environment.json: versions, device, threads, seed, precision, command line, and what
+    the automatic settings chose (`chosen`)."""
 
     main_process_only = True
 
@@ -132,7 +133,8 @@ class EnvironmentFile(Callback):
         self.run_dir = run_dir
 
     def on_train_begin(self, logs):
-        rundir.write_environment(self.run_dir, self.trainer.device, self.trainer.spec)
+        t = self.trainer
+        rundir.write_environment(self.run_dir, t.device, t.spec, chosen=t.chosen)
 
 
 def fit_run(

@@ -113,8 +113,11 @@ def run_inputs(model_file: Path, meta: dict) -> list[Path]:
     return found
 
 
-def write_environment(run_dir: Path, device: torch.device, spec) -> Path:
-    """Record versions, device, seed and command line as the run starts or resumes.
+def write_environment(
+    run_dir: Path, device: torch.device, spec, chosen: dict | None = None
+) -> Path:
+    """Record versions, device, seed and command line as the run starts or resumes, and under
+    `chosen` what the automatic settings picked and why (e.g. channels_last, optimizer_step).
 
     `fit` calls this (in the process that writes the run) before the first epoch, so it is
     also where temp files a killed writer left in the run directory are removed.
@@ -131,6 +134,7 @@ def write_environment(run_dir: Path, device: torch.device, spec) -> Path:
         "seed": spec.seed,
         "deterministic": spec.deterministic,
         "precision": spec.precision,
+        "chosen": chosen or {},
         "argv": sys.argv,
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

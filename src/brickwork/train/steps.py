@@ -70,7 +70,7 @@ def to_device(x, device, channels_last: bool = False):
 
 def _batch(raw, t: Trainer):
     xb, yb = raw
-    return to_device(xb, t.device, t.spec.channels_last), to_device(yb, t.device)
+    return to_device(xb, t.device, t.channels_last), to_device(yb, t.device)
 
 
 def train_epoch(t: Trainer, loader, step: Step, amp, has_reg: bool, start: int = 0) -> None:
@@ -163,22 +163,27 @@ def _overrides(cb, hook: str) -> bool:
     return getattr(type(cb), hook) is not getattr(Callback, hook)
 
 
-@torch.no_grad()
 def evaluate_loader(t: Trainer, loader, step: Step, metrics: Metrics, amp) -> None:
     """One pass in eval mode, adding every batch to `metrics` (the model's mode is restored).
 
+    Under `torch.inference_mode` when `t.inference_mode` (built-in layers and step: nothing
+    can keep a tensor made here for a later backward), else `torch.no_grad`; the counters are
+    copied out afterwards, so they are ordinary tensors (DDP sums them in place).
     Steps call `trainer.step_model`, which here is the eval model (the bare module under DDP:
     each rank evaluates its own shard and the counters are summed afterwards)."""
     model, train_model = t.eval_model, t.step_model
     t.step_model = model
     was_training = model.training
     model.eval()
+    grad_off = torch.inference_mode() if t.inference_mode else torch.no_grad()
     try:
-        for raw in loader:
-            batch = _batch(raw, t)
-            with amp:
-                loss, out, target, parts = unpack(step(batch, t), batch, "eval_step")
-            metrics.update(out, target, loss, parts)
+        with grad_off:
+            for raw in loader:
+                batch = _batch(raw, t)
+                with amp:
+                    loss, out, target, parts = unpack(step(batch, t), batch, "eval_step")
+                metrics.update(out, target, loss, parts)
     finally:
         model.train(was_training)
         t.step_model = train_model
+    metrics.state = {k: v.clone() for k, v in metrics.state.items()}

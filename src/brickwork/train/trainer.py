@@ -85,6 +85,9 @@ class Trainer:
         self.stop_training = self.diverged = False
         self.example_batch = None
         self.train_metrics: Metrics | None = None
+        self.channels_last = False  # 4-D inputs (and the model) in channels-last memory
+        self.inference_mode = False  # evaluation under torch.inference_mode (else no_grad)
+        self.chosen: dict[str, dict] = {}  # what the automatic settings picked, and why
 
     def say(self, message: str) -> None:
         if self.spec.verbose and distributed.is_main():
