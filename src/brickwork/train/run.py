@@ -132,7 +132,8 @@ class EnvironmentFile(Callback):
         self.run_dir = run_dir
 
     def on_train_begin(self, logs):
-        rundir.write_environment(self.run_dir, self.trainer.device, self.trainer.spec)
+        t = self.trainer
+        rundir.write_environment(self.run_dir, t.device, t.spec, t.chosen)
 
 
 def fit_run(

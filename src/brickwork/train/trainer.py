@@ -85,6 +85,7 @@ class Trainer:
         self.stop_training = self.diverged = False
         self.example_batch = None
         self.train_metrics: Metrics | None = None
+        self.chosen: dict[str, dict] = {}  # what the automatic settings picked, and why
 
     def say(self, message: str) -> None:
         if self.spec.verbose and distributed.is_main():
