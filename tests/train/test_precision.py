@@ -33,24 +33,46 @@ def test_auto_is_a_precision_and_a_typo_is_refused():
         parse_train_spec({"precision": "bf17"})
 
 
+def _model(features: int = 256):
+    """256 x 512 + 512 x 3 = 132,608 MACs per sample: above auto's bf16 threshold."""
+    return Sequential(
+        [{"type": "dense", "units": 512, "activation": "relu"}, {"type": "dense", "units": 3}],
+        input_shape=[features],
+    )
+
+
 @pytest.mark.parametrize("kind", ["multiclass", "binary"])
 def test_auto_picks_bf16_for_classes_on_a_cpu_with_native_bf16(bf16_cpu, kind):
-    spec, chosen = choose_precision(TrainSpec(precision="auto"), CPU, kind)
+    spec, chosen = choose_precision(TrainSpec(precision="auto"), CPU, kind, _model())
     assert spec.precision == chosen["value"] == "bf16"
     assert "avx512_bf16" in chosen["why"] and chosen["why"].startswith("auto")
+
+
+def test_auto_keeps_fp32_for_small_recurrent_and_unknown_models(bf16_cpu):
+    auto = TrainSpec(precision="auto")
+    _, chosen = choose_precision(auto, CPU, "multiclass", _model(features=16))
+    assert chosen["value"] == "fp32" and "9,728 MACs/sample" in chosen["why"]
+    gru = Sequential(
+        [{"type": "embedding", "input_dim": 67, "output_dim": 64}, {"type": "gru", "units": 512}],
+        input_shape=[100],
+    )
+    _, chosen = choose_precision(auto, CPU, "multiclass", gru)
+    assert chosen["value"] == "fp32" and "gru" in chosen["why"]
+    _, chosen = choose_precision(auto, CPU, "multiclass", torch.nn.Linear(512, 512))
+    assert chosen["value"] == "fp32" and "not a brickwork model" in chosen["why"]
 
 
 @pytest.mark.parametrize(
     ("kind", "said"), [("regression", "significant digits"), (None, "does not say")]
 )
 def test_auto_keeps_fp32_for_regression_and_unknown_outputs(bf16_cpu, kind, said):
-    spec, chosen = choose_precision(TrainSpec(precision="auto"), CPU, kind)
+    spec, chosen = choose_precision(TrainSpec(precision="auto"), CPU, kind, _model())
     assert spec.precision == chosen["value"] == "fp32" and said in chosen["why"]
 
 
 def test_auto_keeps_fp32_without_native_bf16(plain_cpu):
     assert native_bf16(CPU)[0] is False
-    spec, chosen = choose_precision(TrainSpec(precision="auto"), CPU, "multiclass")
+    spec, chosen = choose_precision(TrainSpec(precision="auto"), CPU, "multiclass", _model())
     assert spec.precision == "fp32" and "avx512_bf16" in chosen["why"]
     _, chosen = choose_precision(TrainSpec(precision="auto"), torch.device("mps"), "multiclass")
     assert chosen["value"] == "fp32" and "mps" in chosen["why"]
@@ -69,13 +91,6 @@ def test_autocast_refuses_an_unresolved_precision():
         autocast(CPU, "auto")
 
 
-def _model():
-    return Sequential(
-        [{"type": "dense", "units": 16, "activation": "relu"}, {"type": "dense", "units": 3}],
-        input_shape=[10],
-    )
-
-
 def _seen_dtypes():
     """A train step that records the dtypes of the model's outputs (autocast makes them bf16)."""
     from brickwork.train.steps import default_step
@@ -91,7 +106,7 @@ def _seen_dtypes():
 
 
 def test_fit_with_auto_trains_in_bf16_and_records_why(tmp_path, bf16_cpu):
-    x, y = blobs(n=256)
+    x, y = blobs(n=256, features=256)
     seen, step = _seen_dtypes()
     result = fit_run(
         _model(),

@@ -98,13 +98,20 @@ def native_bf16(device: torch.device) -> tuple[bool, str]:
     return False, f"auto uses bf16 only on CPUs and CUDA GPUs, not on {device.type}"
 
 
-def choose_precision(spec, device: torch.device, kind: str | None) -> tuple:
+# auto leaves these in fp32: bf16 was not faster for them on a CPU with avx512_bf16
+# (measured in docs/performance.md: a 416-MAC MLP 0.86x, the character GRU 0.95x-1.38x)
+BF16_MIN_MACS = 100_000  # forward MACs per sample (the 406k-MAC MLP 784-512-10 gained 1.5x)
+BF16_SLOW_LAYERS = ("gru", "rnn")
+
+
+def choose_precision(spec, device: torch.device, kind: str | None, model=None) -> tuple:
     """(the spec with `precision` resolved, {"value", "why"}): what `precision: auto` picks.
 
-    auto picks bf16 autocast where the device computes bf16 natively and the outputs are
-    classes (`kind` 'multiclass' or 'binary', language models included), where it was measured
-    faster and as accurate (docs/performance.md); fp32 for regression (bf16 keeps about 3
-    significant digits of each output), for an unknown kind of output and on other devices.
+    auto picks bf16 autocast where it was measured faster and as accurate (docs/performance.md):
+    the device computes bf16 natively, the outputs are classes (`kind` 'multiclass' or
+    'binary', language models included), and the model is a brickwork model of at least
+    `BF16_MIN_MACS` MACs per sample without GRU/RNN layers. Otherwise fp32: regression keeps
+    only about 3 significant digits of each output in bf16, and small models run slower.
     An explicit fp32/bf16/fp16 is kept as asked.
     """
     if spec.precision != "auto":
@@ -114,15 +121,25 @@ def choose_precision(spec, device: torch.device, kind: str | None) -> tuple:
             why += "" if native else f"; {what}, so bf16 is emulated and likely slower"
         return spec, {"value": spec.precision, "why": why}
     native, what = native_bf16(device)
-    if not native:
-        value, why = "fp32", f"auto: {what}"
-    elif kind not in ("multiclass", "binary"):
-        value = "fp32"
-        why = (
-            "auto: regression outputs would keep only about 3 significant digits in bf16"
-            if kind == "regression"
-            else "auto: the loss does not say the outputs are classes (bf16 is picked only then)"
-        )
-    else:
-        value, why = "bf16", f"auto: {what}, and the outputs are classes"
+    why = _fp32_reason(kind, model) if native else what
+    value = "fp32" if why else "bf16"
+    why = f"auto: {why or what + ', and the outputs are classes'}"
     return spec.model_copy(update={"precision": value}), {"value": value, "why": why}
+
+
+def _fp32_reason(kind: str | None, model) -> str | None:
+    """Why auto keeps fp32 on a device with native bf16 (None: nothing against bf16)."""
+    if kind == "regression":
+        return "regression outputs would keep only about 3 significant digits in bf16"
+    if kind not in ("multiclass", "binary"):
+        return "the loss does not say the outputs are classes (bf16 is picked only then)"
+    info = getattr(model, "layer_info", None)
+    if info is None:
+        return "the model's MAC count is unknown (not a brickwork model), so is bf16's gain"
+    slow = sorted({i["type"] for i in info if i.get("type") in BF16_SLOW_LAYERS})
+    if slow:
+        return f"{', '.join(slow)} layers were not faster in bf16"
+    macs = sum(int(i.get("macs") or 0) for i in info)
+    if macs < BF16_MIN_MACS:
+        return f"the model is small ({macs:,} MACs/sample < {BF16_MIN_MACS:,}): bf16 is slower"
+    return None

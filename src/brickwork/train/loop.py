@@ -147,7 +147,8 @@ def fit(
         steps = pieces(t, task, loss, metrics, train_step, eval_step)
         loader, val_loader = _loaders(t, x if y is None else (x, y), validation_data)
         _schedules(t, scheduler, scheduler_interval)
-        t.spec, t.chosen["precision"] = choose_precision(t.spec, device, t.train_metrics.kind)
+        kind = t.train_metrics.kind
+        t.spec, t.chosen["precision"] = choose_precision(t.spec, device, kind, model)
         return _train(t, loader, val_loader, resume, *steps)
     finally:
         torch.use_deterministic_algorithms(was[0])
