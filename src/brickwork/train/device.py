@@ -138,7 +138,7 @@ def _fp32_reason(kind: str | None, model) -> str | None:
         return "the model's MAC count is unknown (not a brickwork model), so is bf16's gain"
     slow = sorted({i["type"] for i in info if i.get("type") in BF16_SLOW_LAYERS})
     if slow:
-        return f"{', '.join(slow)} layers were not faster in bf16"
+        return f"{'/'.join(slow)} layers (bf16 was not reliably faster for a GRU; RNN untested)"
     macs = sum(int(i.get("macs") or 0) for i in info)
     if macs < BF16_MIN_MACS:
         return f"the model is small ({macs:,} MACs/sample < {BF16_MIN_MACS:,}): bf16 is slower"
