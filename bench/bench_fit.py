@@ -16,6 +16,8 @@ Networks: MLP 784-512-10 on all 60,000 training images, and MNIST CNN A (conv 5x
 conv 5x5/64, pool, dropout, dense 1000, dense 10) on the first 10,000 by default, because a
 full CNN A epoch takes minutes on a 2-core CPU (--cnn-samples 60000 for all of them). Real
 MNIST is read from ../shared/data/mnist when present, else random images stand in.
+Each network also gets its achieved training FLOP/s (6 x forward MACs per sample) and their
+share of this CPU's fp32 peak, measured once by a matmul probe and cached.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from brickwork.models import build_model
 from brickwork.train import fit
+from brickwork.train.utilization import device_peak, flops_text, model_flops
 
 MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 CNN_A = {
@@ -183,7 +186,22 @@ def bench(
     )
     # noise from other tenants only ever adds time, so the best times are a second, steadier view
     print(f"  fit / hand, best times per part: {sum(best_fit) / sum(best_hand):.3f}")
+    print_utilization(model, len(x), {"hand loop": sum(best_hand), "fit": sum(best_fit)})
     return ratio
+
+
+def print_utilization(model, samples: int, seconds: dict[str, float]) -> None:
+    """Achieved training FLOP/s (6 x forward MACs per sample) of the best epochs, and their
+    share of this CPU's fp32 peak (a matmul probe, cached in ~/.cache/brickwork)."""
+    flops = model_flops(model)
+    peak = device_peak(torch.device("cpu"), "fp32")
+    print(
+        f"  {flops['macs']:,} MACs/sample, {flops['train_flops']:,} training FLOPs/sample; "
+        f"fp32 peak {flops_text(peak['flops'])} (matmul probe)"
+    )
+    for label, secs in seconds.items():
+        rate = samples * flops["train_flops"] / secs
+        print(f"  {label:<17} {flops_text(rate)}, {rate / peak['flops']:.0%} of peak")
 
 
 def main() -> int:

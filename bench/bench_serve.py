@@ -117,9 +117,7 @@ def direct(model_file: Path, samples: np.ndarray, seconds: float) -> float:
     from brickwork.data import apply_preprocessing
 
     model = brickwork.load(model_file)
-    x = apply_preprocessing(
-        model.card.preprocessing, torch.from_numpy(samples.astype(np.float32))
-    )
+    x = apply_preprocessing(model.card.preprocessing, torch.from_numpy(samples.astype(np.float32)))
     n, stop = 0, time.monotonic() + seconds
     start = time.monotonic()
     with torch.inference_mode():

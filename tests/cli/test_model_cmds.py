@@ -318,3 +318,23 @@ def test_console_command_exit_code_without_traceback(tmp_path):
     assert (
         proc.returncode == 2 and "Traceback" not in proc.stderr and "add `flatten`" in proc.stderr
     )
+
+
+def test_summary_shows_flops_the_device_peak_and_a_runs_achieved_rate(tmp_path, capsys):
+    spec = EXAMPLES / "mlp_784_512_10.yaml"
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "speed.csv").write_text(
+        "epoch,seconds,samples_per_s,flops_per_s,peak_flops_per_s,utilization\n"
+        "1,2.0,5000,1.2e10,1e11,0.12\n2,2.0,5000,1.5e10,1e11,0.15\n"
+    )
+    assert main(["summary", str(spec), "--device", "cpu", "--run", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "Training FLOPs/sample: 2.44 M (6 x MACs)" in out  # 6 x (784*512 + 512*10)
+    assert "Peak of cpu in fp32:" in out and "matmul probe" in out
+    assert "(epoch 2): 15 GFLOP/s training, 15% of its device's peak" in out
+    assert main(["summary", str(spec), "--device", "cpu", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["train_flops"] == 6 * (784 * 512 + 512 * 10)
+    assert data["speed"]["peaks"][0]["precision"] == "fp32"
+    assert data["speed"]["peaks"][0]["flops"] > 0

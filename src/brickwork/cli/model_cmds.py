@@ -65,11 +65,44 @@ def cmd_summary(args) -> int:
     from brickwork.models import print_summary, summary
 
     model = model_from_file(args.spec, sample_spaces=True)
+    speed = _speed(args.device, args.run)
     if args.json:
-        print(json.dumps(summary(model), indent=2))
-    else:
-        print_summary(model)
+        print(json.dumps({**summary(model), "speed": speed}, indent=2))
+        return 0
+    data = print_summary(model)
+    for p in speed["peaks"]:
+        print(f"Peak of {speed['device']} in {p['precision']}: {_flops(p['flops'])} ({p['what']})")
+    achieved = speed.get("achieved")
+    if achieved:
+        share = achieved.get("utilization")
+        print(
+            f"Achieved in {args.run} (epoch {achieved['epoch']}): "
+            f"{_flops(achieved.get('flops_per_s'))} training"
+            + (f", {share:.0%} of its device's peak" if share is not None else "")
+            + f"; {data['train_flops']:,} FLOPs/sample"
+        )
     return 0
+
+
+def _speed(device: str, run: str | None) -> dict:
+    """The device's fp32/bf16 peaks (a CPU is measured once, then cached) and, for a run
+    directory, the last epoch of its speed.csv."""
+    from brickwork.train.device import native_bf16, pick_device
+    from brickwork.train.utilization import device_peak, read_speed
+
+    dev = pick_device(device)
+    precisions = ["fp32"] + (["bf16"] if native_bf16(dev)[0] else [])
+    peaks = [{"precision": p, **peak} for p in precisions if (peak := device_peak(dev, p))]
+    out: dict = {"device": str(dev), "peaks": peaks}
+    if run:
+        out["achieved"] = read_speed(run)
+    return out
+
+
+def _flops(value) -> str:
+    from brickwork.train.utilization import flops_text
+
+    return "unknown" if value is None else flops_text(value)
 
 
 def cmd_graph(args) -> int:
@@ -83,6 +116,12 @@ def register(sub) -> None:
     p = sub.add_parser("summary", help="table of layers, output shapes, parameters and MACs")
     p.add_argument("spec", help="spec file (.yaml/.json) with a model: section")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument(
+        "--run", metavar="RUN_DIR", help="also show the FLOP/s a run achieved (its speed.csv)"
+    )
+    p.add_argument(
+        "--device", default="auto", help="the device whose peak FLOP/s to show (default: auto)"
+    )
     p.set_defaults(func=cmd_summary)
     p = sub.add_parser("graph", help="draw the network to a PNG or SVG file")
     p.add_argument("spec", help="spec file (.yaml/.json) with a model: section")

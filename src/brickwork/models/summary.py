@@ -12,6 +12,9 @@ from brickwork.layers.registry import fmt
 if TYPE_CHECKING:
     from rich.console import Console
 
+# training FLOPs per forward MAC: 2 FLOPs a MAC, and forward + backward cost about 3 forwards
+TRAIN_FLOPS_PER_MAC = 6
+
 
 class Summary(dict):
     """What `summary` returns: plain data (a dict, JSON-able) that a notebook shows as a table."""
@@ -68,6 +71,7 @@ def summary(model: nn.Module) -> Summary:
         trainable_params=trainable,
         frozen_params=total - trainable,
         total_macs=sum(r["macs"] for r in rows),
+        train_flops=TRAIN_FLOPS_PER_MAC * sum(r["macs"] for r in rows),
         param_bytes=sum(p.numel() * p.element_size() for p in params),
         buffer_bytes=sum(b.numel() * b.element_size() for b in model.buffers()),
     )
@@ -129,6 +133,7 @@ def print_summary(model: nn.Module, console: Console | None = None) -> dict:
     console.print(
         f"Total params: {data['total_params']:,} ({_size(data['param_bytes'])})   "
         f"Trainable: {data['trainable_params']:,}   Frozen: {data['frozen_params']:,}   "
-        f"MACs/sample: {_count(data['total_macs'])} ({data['total_macs']:,})"
+        f"MACs/sample: {_count(data['total_macs'])} ({data['total_macs']:,})   "
+        f"Training FLOPs/sample: {_count(data['train_flops'])} (6 x MACs)"
     )
     return data

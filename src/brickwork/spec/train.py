@@ -301,7 +301,9 @@ class TrainSpec(SpecModel):
     seed: int = Field(0, ge=0)
     deterministic: bool = False
     device: str = "auto"
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    # auto: bf16 autocast where the device computes bf16 natively and the task is not regression
+    # (brickwork.train.device.choose_precision); fp32 otherwise
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = "fp32"
     # auto: on for conv nets of built-in layers on CPU/CUDA (measured faster; docs/performance.md)
     channels_last: Literal["auto"] | bool = "auto"
     compile: bool = False

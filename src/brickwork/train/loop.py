@@ -36,7 +36,13 @@ from brickwork.spec.train import TrainSpec, parse_train_spec
 from brickwork.train import distributed
 from brickwork.train.callbacks import Callback, TerminateOnNaN, build_callback
 from brickwork.train.checkpoint import load_checkpoint, set_rng_state
-from brickwork.train.device import autocast, grad_scaler, pick_device, seed_everything
+from brickwork.train.device import (
+    autocast,
+    choose_precision,
+    grad_scaler,
+    pick_device,
+    seed_everything,
+)
 from brickwork.train.live import Evaluation, LiveCurves, wants_live_plot
 from brickwork.train.loggers import spec_loggers
 from brickwork.train.metrics import split_metrics
@@ -61,6 +67,7 @@ from brickwork.train.pieces import (
 from brickwork.train.progress import ProgressBar
 from brickwork.train.steps import Step, default_step, evaluate_loader, to_device, train_epoch
 from brickwork.train.trainer import History, Trainer
+from brickwork.train.utilization import Utilization
 
 __all__ = ["History", "Trainer", "evaluate", "fit", "make_loader", "predict"]
 
@@ -145,6 +152,8 @@ def fit(
         steps = pieces(t, task, loss, metrics, train_step, eval_step)
         loader, val_loader = _loaders(t, x if y is None else (x, y), validation_data)
         _schedules(t, scheduler, scheduler_interval)
+        kind = t.train_metrics.kind
+        t.spec, t.chosen["precision"] = choose_precision(t.spec, device, kind, model)
         return _train(t, loader, val_loader, resume, *steps)
     finally:
         torch.use_deterministic_algorithms(was[0])
@@ -163,7 +172,8 @@ def _trainer(model, spec: TrainSpec, device, user_callbacks: list, optimizer) ->
         model.to(memory_format=torch.channels_last)
     main = distributed.is_main()
     console = Console()
-    callbacks = [ProgressBar(spec.verbose, console)] if spec.verbose and main else []
+    callbacks = [Utilization()] if main else []  # timing for the bar and speed.csv
+    callbacks += [ProgressBar(spec.verbose, console)] if spec.verbose and main else []
     if spec.terminate_on_nan and not any(isinstance(cb, TerminateOnNaN) for cb in user_callbacks):
         callbacks.append(TerminateOnNaN())
     callbacks += [build_callback(entry, None) for entry in spec.callbacks]

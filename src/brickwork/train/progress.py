@@ -24,6 +24,7 @@ from rich.progress import (
 
 from brickwork.train.callbacks import Callback
 from brickwork.train.live import in_notebook
+from brickwork.train.utilization import epoch_text
 
 REFRESH_S = 0.5
 
@@ -80,7 +81,7 @@ class ProgressBar(Callback):
             self.last = now
             self._update(batch + 1, self.trainer.train_metrics.compute(), now)
 
-    def _update(self, done: int, logs: dict, now: float) -> None:
+    def _update(self, done: int, logs: dict, now: float, flops: str = "") -> None:
         rate = self.trainer.train_metrics.count / max(now - self.start, 1e-9)
         if self.notebook is not None:
             from IPython.display import HTML
@@ -91,14 +92,14 @@ class ProgressBar(Callback):
             self.task,
             completed=done,
             stats=format_logs(logs),
-            speed=f"{rate:,.0f} samples/s",
+            speed=f"{rate:,.0f} samples/s" + (f", {flops}" if flops else ""),
             refresh=True,
         )
 
     def on_epoch_end(self, epoch, logs):
         now = time.perf_counter()
         if self.progress is not None:
-            self._update(self.trainer.batches_seen, logs, now)
+            self._update(self.trainer.batches_seen, logs, now, epoch_text(self.trainer))
             self.progress.stop()
             self.progress = None
         elif self.notebook is not None:
@@ -106,10 +107,11 @@ class ProgressBar(Callback):
             self.notebook = None
         else:
             rate = self.trainer.train_metrics.count / max(now - self.start, 1e-9)
+            flops = epoch_text(self.trainer)
             self.console.print(
                 f"epoch {epoch + 1}/{self.trainer.epochs}  {format_logs(logs)}  "
                 f"({now - self.start:.1f}s, "
-                f"{rate:,.0f} samples/s)",
+                f"{rate:,.0f} samples/s{', ' + flops if flops else ''})",
                 highlight=False,
                 soft_wrap=True,
             )

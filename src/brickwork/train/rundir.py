@@ -32,6 +32,7 @@ from brickwork.files import atomic_write, remove_stale_temps
 from brickwork.models.io import versions
 from brickwork.train.callbacks import CSVLogger, ModelCheckpoint
 from brickwork.train.tensorboard import TensorBoard
+from brickwork.train.utilization import SpeedFile
 
 
 def check_name(name: str, field: str = "run name (--name or the spec's `name:`)") -> str:
@@ -116,8 +117,8 @@ def run_inputs(model_file: Path, meta: dict) -> list[Path]:
 def write_environment(
     run_dir: Path, device: torch.device, spec, chosen: dict | None = None
 ) -> Path:
-    """Record versions, device, seed and command line as the run starts or resumes, and under
-    `chosen` what the automatic settings picked and why (e.g. channels_last, optimizer_step).
+    """Record versions, device, seed, precision, command line and what the automatic settings
+    chose (`chosen`: {setting: {"value", "why"}}) as the run starts or resumes.
 
     `fit` calls this (in the process that writes the run) before the first epoch, so it is
     also where temp files a killed writer left in the run directory are removed.
@@ -142,8 +143,9 @@ def write_environment(
 
 
 def run_callbacks(run_dir: Path, has_validation: bool, callbacks: list) -> list:
-    """CSVLogger, TensorBoard and a best-model checkpoint in `run_dir`, unless already given."""
-    added = []
+    """CSVLogger, TensorBoard and a best-model checkpoint in `run_dir`, unless already given,
+    and speed.csv (seconds, samples/s, FLOP/s and utilization per epoch)."""
+    added = [SpeedFile(run_dir / "speed.csv")]
     if not any(isinstance(cb, CSVLogger) for cb in callbacks):
         added.append(CSVLogger(str(run_dir / "metrics.csv")))
     if not any(isinstance(cb, TensorBoard) for cb in callbacks):
