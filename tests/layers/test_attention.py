@@ -247,3 +247,26 @@ def test_causal_cross_attention_between_different_lengths_is_refused():
             [{"type": "mha", "num_heads": 2, "rotary": True, "inputs": ["q", "kv"]}],
             inputs={"q": [4, 8], "kv": [6, 8]},
         )
+
+
+def test_cross_attention_takes_the_padding_mask_of_its_keys_embedding():
+    torch.manual_seed(4)
+    model = Graph(
+        [
+            {"type": "embedding", "input_dim": 9, "output_dim": E, "inputs": "q", "name": "qe"},
+            {"type": "embedding", "input_dim": 9, "output_dim": E, "mask_zero": True,
+             "inputs": "m", "name": "me"},
+            {"type": "mha", "num_heads": H, "inputs": ["qe", "me"], "name": "cross"},
+        ],
+        inputs={"q": [None], "m": [None]},
+    )  # fmt: skip
+    cross = model.layers["cross"]
+    ref = nn.MultiheadAttention(E, H, batch_first=True)
+    with torch.no_grad():
+        ref.in_proj_weight.copy_(torch.cat([cross.q_proj.weight, cross.kv_proj.weight]))
+        ref.in_proj_bias.copy_(torch.cat([cross.q_proj.bias, cross.kv_proj.bias]))
+        ref.out_proj.load_state_dict(cross.out_proj.state_dict())
+    q, m = torch.tensor([[1, 2, 3], [4, 5, 6]]), torch.tensor([[3, 4, 0, 0, 0], [5, 0, 6, 7, 0]])
+    qe, me = model.layers["qe"](q), model.layers["me"](m)
+    want = ref(qe, me, me, key_padding_mask=m == 0, need_weights=False)[0]
+    torch.testing.assert_close(model(q, m), want, atol=1e-5, rtol=1e-5)

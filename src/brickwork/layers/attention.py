@@ -100,6 +100,13 @@ class MultiHeadAttention(nn.Module):
                 f"causal cross attention needs a query as long as its keys, got {x.shape[1]} "
                 f"and {context.shape[1]} steps; set causal: false"
             )
+        for m, t in ((mask, x), (key_mask, context)):
+            if m is not None and m.shape[1] != t.shape[1]:
+                raise BrickworkError(
+                    f"the padding mask of `mask_zero` covers {m.shape[1]} steps but the attention "
+                    f"receives {t.shape[1]}; a layer between the embedding and the attention "
+                    "changed the number of steps, so drop mask_zero or that layer"
+                )
         q, k, v = self._project(x, context)
         allowed = None
         if key_mask is not None:
@@ -110,6 +117,8 @@ class MultiHeadAttention(nn.Module):
             # (its output is zeroed below) and a real one loses nothing
             if not self.cross:
                 allowed = allowed | torch.eye(x.shape[1], dtype=torch.bool, device=x.device)
+            else:  # keys/values all padding: attend to them all rather than return NaN
+                allowed = allowed | ~allowed.any(-1, keepdim=True)
         y = self._attend(q, k, v, allowed, self.causal)
         if mask is not None:
             y = y * mask[:, :, None].to(y.dtype)
