@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from brickwork.errors import BrickworkError
+from brickwork.layers.attention import is_attention
 from brickwork.models.model import BrickModel, State
 
 if TYPE_CHECKING:
@@ -21,9 +22,16 @@ UNKNOWN_POLICIES = ("error", "skip", "unk")
 def _check_language_model(model: nn.Module) -> None:
     if not isinstance(model, BrickModel) or not model.is_chain:
         raise BrickworkError(
-            "generation needs a brickwork `layers:` model (embedding, recurrent layers, dense "
-            "head)."
+            "generation needs a brickwork `layers:` model (embedding, recurrent or causal "
+            "attention layers, dense head)."
         )
+    for name, module in model.stateful_layers.items():
+        if is_attention(module) and not getattr(module, "attn", module).causal:
+            raise BrickworkError(
+                f"attention layer '{name}' has causal: false, so each step sees the steps after "
+                "it, which generation does not have yet; a language model needs causal: true on "
+                "every attention layer (and training with it)."
+            )
     for name, module in model.recurrent_layers.items():
         if not module.return_sequences:
             raise BrickworkError(
@@ -126,12 +134,18 @@ def generate_ids(
     beam: int = 1,
     seed: int | None = None,
     vocab_size: int | None = None,
+    kv_cache: bool = True,
 ) -> Iterator[int]:
     """Yield `length` new token ids after the prompt (streamed one by one unless beam > 1).
 
     The prompt runs once; each new token then costs one step of every layer, because the
-    recurrent layers' states are carried forward. `vocab_size` (set by `generate`) keeps
-    the choice to real tokens: never padding (id 0), never an id the vocabulary lacks.
+    recurrent layers' states and the attention layers' KV caches are carried forward
+    (`kv_cache=False` re-runs the whole window for every token instead: same ids, slower).
+    An attention model sees at most `model.context_length` tokens: a longer prompt is cut to
+    its last ones, and once the cache is full each token re-runs the last context_length
+    tokens from scratch, as nanoGPT does (absolute positions cannot slide), so the ids are
+    the same as without a cache. `vocab_size` (set by `generate`) keeps the choice to real
+    tokens: never padding (id 0), never an id the vocabulary lacks.
     """
     if not prompt_ids:
         raise BrickworkError("the prompt is empty; give at least one character or word.")
@@ -146,24 +160,47 @@ def generate_ids(
     device = next(model.parameters()).device
     generator = torch.Generator(device=device)
     generator.manual_seed(seed if seed is not None else torch.seed())
-    ids = torch.tensor([prompt_ids], dtype=torch.long, device=device)
-    out, state = model.step(ids)
+    feed = _Feeder(model, kv_cache)
+    out, state = feed(torch.tensor([prompt_ids], dtype=torch.long, device=device))
     if length == 0:
         return
     if beam > 1:
-        yield from _beam_search(
-            model, _scores(model, out, vocab_size), state, length, beam, vocab_size
-        )
+        yield from _beam_search(model, feed, out, state, length, beam, vocab_size)
         return
     for i in range(length):
         token = sample_next(_scores(model, out, vocab_size), temperature, top_k, top_p, generator)
         yield int(token)
         if i + 1 < length:
-            out, state = model.step(token.view(1, 1), state)
+            out, state = feed(token.view(1, 1), state)
+
+
+class _Feeder:
+    """Runs the model on new tokens: one step from the carried state while the context has
+    room (and `kv_cache` is on), else the whole cropped window from scratch. It keeps each
+    row's tokens so far, so beam search can reorder them with the state."""
+
+    def __init__(self, model: BrickModel, kv_cache: bool):
+        self.model, self.kv_cache = model, kv_cache
+        self.context = model.context_length
+        self.tokens: torch.Tensor | None = None
+        self.fed = 0  # tokens the state holds
+
+    def __call__(self, new: torch.Tensor, state: State | None = None):
+        self.tokens = new if self.tokens is None else torch.cat([self.tokens, new], dim=1)
+        full = self.context is not None and self.fed + new.shape[1] > self.context
+        if state is not None and self.kv_cache and not full:
+            self.fed += new.shape[1]
+            return self.model.step(new, state)
+        window = self.tokens if self.context is None else self.tokens[:, -self.context :]
+        self.fed = window.shape[1]
+        return self.model.step(window)
+
+    def select(self, rows: torch.Tensor) -> None:
+        self.tokens = self.tokens[rows]
 
 
 def _select_state(state: list, index: torch.Tensor) -> list:
-    """Reorder the batch (beam) axis of every recurrent state."""
+    """Reorder the batch (beam) axis of every state (axis 1 of each tensor)."""
 
     def pick(s):
         return tuple(t[:, index] for t in s) if isinstance(s, tuple) else s[:, index]
@@ -172,18 +209,19 @@ def _select_state(state: list, index: torch.Tensor) -> list:
 
 
 def _beam_search(
-    model, first, state, length: int, beam: int, vocab_size: int | None
+    model, feed: _Feeder, out, state, length: int, beam: int, vocab_size: int | None
 ) -> Iterator[int]:
     """Keep the `beam` most probable continuations; yield the best one at the end."""
-    scores = first.log_softmax(-1)[
-        0
-    ]  # `first` holds logits or log-probabilities: both normalise the same
+    # the scores hold logits or log-probabilities: both normalise the same
+    scores = _scores(model, out, vocab_size).log_softmax(-1)[0]
     top = scores.topk(min(beam, int(torch.isfinite(scores).sum())))
     seqs = top.indices.view(-1, 1)
     totals = top.values
-    state = _select_state(state, torch.zeros(len(seqs), dtype=torch.long, device=seqs.device))
+    rows = torch.zeros(len(seqs), dtype=torch.long, device=seqs.device)
+    state = _select_state(state, rows)
+    feed.select(rows)
     for _ in range(length - 1):
-        out, state = model.step(seqs[:, -1:], state)
+        out, state = feed(seqs[:, -1:], state)
         logp = _scores(model, out, vocab_size).log_softmax(-1)
         cand = (totals[:, None] + logp).flatten()
         best = cand.topk(min(beam, int(torch.isfinite(cand).sum())))
@@ -191,6 +229,7 @@ def _beam_search(
         seqs = torch.cat([seqs[rows], tokens[:, None]], dim=1)
         totals = best.values
         state = _select_state(state, rows)
+        feed.select(rows)
     yield from (int(t) for t in seqs[0])
 
 

@@ -17,7 +17,14 @@ from typing import Annotated, Union, get_args, get_origin
 from pydantic import ValidationError
 
 from brickwork.errors import BrickworkError, did_you_mean, pydantic_message
-from brickwork.layers import conv, core, merge, recurrent  # noqa: F401  (registers the layers)
+from brickwork.layers import (  # noqa: F401  (registers the layers)
+    attention,
+    conv,
+    core,
+    merge,
+    positions,
+    recurrent,
+)
 from brickwork.layers.merge import ResidualConfig
 from brickwork.layers.registry import LAYERS, LayerConfig, canonical, field_text
 
@@ -149,6 +156,7 @@ BatchNorm = _factory("BatchNorm", "batchnorm")
 BatchNorm1D = _factory("BatchNorm1D", "batchnorm1d")
 BatchNorm2D = _factory("BatchNorm2D", "batchnorm2d")
 LayerNorm = _factory("LayerNorm", "layernorm")
+RMSNorm = _factory("RMSNorm", "rmsnorm")
 Dropout = _factory("Dropout", "dropout")
 Dropout2D = _factory("Dropout2D", "dropout2d")
 Flatten = _factory("Flatten", "flatten")
@@ -157,6 +165,9 @@ Embedding = _factory("Embedding", "embedding")
 SimpleRNN = _factory("SimpleRNN", "rnn")
 LSTM = _factory("LSTM", "lstm")
 GRU = _factory("GRU", "gru")
+MultiHeadAttention = _factory("MultiHeadAttention", "multi_head_attention")
+TransformerBlock = _factory("TransformerBlock", "transformer_block")
+PositionalEmbedding = _factory("PositionalEmbedding", "positional_embedding")
 ReLU = _factory("ReLU", "relu")
 LeakyReLU = _factory("LeakyReLU", "leaky_relu")
 ELU = _factory("ELU", "elu")

@@ -1,4 +1,5 @@
-"""Dense, dropout, flatten, reshape, embedding, normalization and activation layers."""
+"""Dense, dropout, flatten, reshape, embedding, normalization (batch, layer, RMS) and
+activation layers."""
 
 from __future__ import annotations
 
@@ -187,6 +188,18 @@ def layernorm(cfg: LayerNormConfig, shape):
             f"cannot normalize over a variable-length axis of {fmt(shape)}; use axes: last"
         )
     return Built(nn.LayerNorm(normalized, eps=cfg.eps), shape)
+
+
+class RMSNormConfig(LayerConfig):
+    eps: float | None = Field(None, gt=0, description="default: the dtype's machine epsilon")
+
+
+@register("rmsnorm", RMSNormConfig, aliases=["rms_norm"])
+def rmsnorm(cfg: RMSNormConfig, shape):
+    """Root-mean-square normalization over the last axis (features), with a learned scale."""
+    if shape[-1] is None:
+        raise ShapeError(f"cannot normalize over a variable-length axis of {fmt(shape)}")
+    return Built(nn.RMSNorm(shape[-1], eps=cfg.eps), shape)
 
 
 class LeakyReluConfig(LayerConfig):

@@ -61,7 +61,36 @@ def build_model(spec: dict | Any) -> BrickModel:
                     f"model.outputs: no node is named '{out}'{did_you_mean(out, resolve)}."
                 )
         outputs = [resolve[o] for o in named]
+    if parsed.tie_weights:
+        tie_weights(nodes, outputs[0])
     return BrickModel(parsed.model_dump(exclude_none=True), nodes, inputs, outputs)
+
+
+def tie_weights(nodes: list[Node], output: str) -> None:
+    """`tie_weights: true`: the output dense layer uses the first embedding's weight matrix
+    (one parameter, as in GPT-2), so both need [vocabulary, width] weights. The output layer
+    is the last dense layer, after which only parameter-free layers (softmax, ...) may come."""
+    embeds = [n for n in nodes if isinstance(n.module, nn.Embedding)]
+    index = next((i for i, n in enumerate(nodes) if n.name == output), len(nodes) - 1)
+    heads = [n for n in nodes[: index + 1] if isinstance(n.module, nn.Linear)]
+    after = nodes[nodes.index(heads[-1]) + 1 : index + 1] if heads else []
+    if not embeds or not heads or any(list(n.module.parameters()) for n in after):
+        raise BrickworkError(
+            "model.tie_weights: tying shares the first `embedding`'s weight with the output "
+            "`dense` layer, so the model needs an embedding and must end in a dense layer "
+            "(optionally followed by softmax or another layer without weights); add them, or "
+            "remove tie_weights."
+        )
+    embed, head = embeds[0], heads[-1]
+    if head.module.weight.shape != embed.module.weight.shape:
+        vocab, width = embed.module.weight.shape
+        raise BrickworkError(
+            f"model.tie_weights: embedding '{embed.name}' has {vocab} tokens of width {width}, "
+            f"but dense '{head.name}' maps width {head.module.in_features} to "
+            f"{head.module.out_features} units; tying needs units: {vocab} on a width-{width} "
+            "input (put a dense or layernorm of that width before it), or remove tie_weights."
+        )
+    head.module.weight = embed.module.weight
 
 
 def Sequential(

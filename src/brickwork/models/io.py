@@ -221,7 +221,28 @@ def load_weights(model: nn.Module, tensors: dict[str, torch.Tensor], source: str
             "architecture: load it with brickwork.load(path), which rebuilds the saved one, or "
             "change the model to match."
         )
+    for key, first in tied_keys(model).items():
+        if not torch.equal(tensors[key], tensors[first]):
+            raise BrickworkError(
+                f"the weights in '{source}' differ between '{key}' and '{first}', which this model "
+                "ties (tie_weights: one shared weight); the file was edited or saved from an "
+                "untied model: load it into a model without tie_weights."
+            )
     model.load_state_dict(tensors)
+
+
+def tied_keys(model: nn.Module) -> dict[str, str]:
+    """{key: the first key holding the same parameter} for weights shared between layers
+    (`tie_weights`). Files keep a copy under each key (safetensors stores no aliases), so
+    any loader of a state dict works; `load_weights` checks the copies agree."""
+    first: dict[int, str] = {}
+    tied = {}
+    for key, value in model.state_dict(keep_vars=True).items():
+        if id(value) in first:
+            tied[key] = first[id(value)]
+        else:
+            first[id(value)] = key
+    return tied
 
 
 def layer_of_key(key: str) -> str:

@@ -3,7 +3,8 @@
 Besides `forward`, it offers what tools around a model need without reading its insides:
 `card` (the typed `ModelCard`), `input_shape`/`output_shape`, and for a `layers:` chain the
 step API that text generation and export use: `embedding`, `output_layer`,
-`recurrent_layers`, `init_state(batch)` and `step(x, state) -> (output, state)`.
+`recurrent_layers`, `stateful_layers`, `init_state(batch)` and `step(x, state) -> (output,
+state)`, where an attention layer's state is its KV cache.
 """
 
 from __future__ import annotations
@@ -12,11 +13,16 @@ import torch
 from torch import nn
 
 from brickwork.errors import BrickworkError
+from brickwork.layers.attention import MultiHeadAttention, is_attention
 from brickwork.layers.init import penalty_terms, regularization_loss
+from brickwork.layers.positions import PositionalEmbedding
 from brickwork.layers.recurrent import _Sequence
 from brickwork.models.card import ModelCard
 
-State = list  # one entry per recurrent layer: its hidden state (an LSTM's is a (h, c) pair)
+# One entry per stateful layer (see `stateful_layers`): a recurrent layer's hidden state (an
+# LSTM's is a (h, c) pair), an attention layer's KV cache [2, batch, heads, steps, head width],
+# a positional embedding's count of positions seen [1, batch]. The batch is always axis 1.
+State = list
 
 
 class BrickModel(nn.Module):
@@ -24,7 +30,8 @@ class BrickModel(nn.Module):
 
     A `layers:` model is a chain and runs as one; a graph keeps each node's output until
     the nodes that read it have run. An `embedding` with `mask_zero` hands the sequence
-    lengths to the recurrent layers after it, so padding does not change their result.
+    lengths to the recurrent layers after it, and its token mask to the attention layers
+    (as their key-padding mask), so padding does not change their result.
     """
 
     def __init__(self, spec: dict, nodes: list, inputs: dict[str, tuple], outputs: list[str]):
@@ -111,36 +118,69 @@ class BrickModel(nn.Module):
         """The RNN/LSTM/GRU layers by name, in order."""
         return {name: m for name, m, _, _ in self._plan if isinstance(m, _Sequence)}
 
+    @property
+    def stateful_layers(self) -> dict[str, nn.Module]:
+        """The layers `step` carries a state for, in order: recurrent layers, attention layers
+        (their KV cache) and positional embeddings (the positions seen so far)."""
+        return {name: m for name, m, _, _ in self._plan if _stateful(m)}
+
+    @property
+    def context_length(self) -> int | None:
+        """The most steps an attention model can look at (its positional embedding's size, or
+        the input's fixed number of steps); None for models without attention or positions,
+        which take sequences of any length."""
+        sizes = [m.max_length for m in self.layers.values() if isinstance(m, PositionalEmbedding)]
+        if not any(is_attention(m) for m in self.layers.values()) and not sizes:
+            return None
+        steps = self.input_shape[0] if len(self.input_shape) == 1 else None
+        sizes += [steps] if steps is not None else []
+        return min(sizes) if sizes else None
+
     def init_state(self, batch: int = 1) -> State:
-        """Zero states for `step`, one per recurrent layer, for `batch` sequences."""
+        """Zero states for `step`, one per stateful layer, for `batch` sequences (empty KV
+        caches and position counts for attention models)."""
         device = next((p.device for p in self.parameters()), torch.device("cpu"))
         state = []
-        for rnn in self.recurrent_layers.values():
-            shape = (rnn.num_layers * (2 if rnn.bidirectional else 1), batch, rnn.hidden_size)
+        for layer in self.stateful_layers.values():
+            if isinstance(layer, PositionalEmbedding):
+                state.append(torch.zeros(1, batch, dtype=torch.long, device=device))
+                continue
+            if is_attention(layer):
+                attn = getattr(layer, "attn", layer)
+                width = attn.embed_dim // attn.num_heads
+                state.append(torch.zeros(2, batch, attn.num_heads, 0, width, device=device))
+                continue
+            shape = (layer.num_layers * (2 if layer.bidirectional else 1), batch, layer.hidden_size)
             h = torch.zeros(shape, device=device)
-            state.append((h, torch.zeros_like(h)) if isinstance(rnn, nn.LSTM) else h)
+            state.append((h, torch.zeros_like(h)) if isinstance(layer, nn.LSTM) else h)
         return state
 
     def step(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
-        """Run the chain on `x` with each recurrent layer starting from `state` (None: from
-        zeros); returns the output and the states to continue from, so feeding a sequence
-        in pieces gives the same outputs as feeding it whole. Padding masks do not apply."""
+        """Run the chain on `x` with each stateful layer starting from `state` (None: from
+        zeros, empty caches); returns the output and the states to continue from, so feeding a
+        sequence in pieces gives the same outputs as feeding it whole (attention must be
+        causal for that). Padding masks do not apply."""
         if not self._chain:
             raise BrickworkError(
                 "model.step runs a `layers:` model (a chain of layers); this model is a graph, so "
                 "call it directly: model(x)."
             )
-        count = len(self.recurrent_layers)
+        count = len(self.stateful_layers)
         if state is not None and len(state) != count:
             raise BrickworkError(
-                f"model.step got {len(state)} state(s) but the model has {count} recurrent "
-                "layer(s); pass the state a previous step returned, or model.init_state(batch)."
+                f"model.step got {len(state)} state(s) but the model has {count} stateful "
+                "layer(s) (recurrent, attention, positional); pass the state a previous step "
+                "returned, or model.init_state(batch)."
             )
         states = iter(state) if state is not None else None
         new_state = []
         for _, module, _, _ in self._plan:
-            if isinstance(module, _Sequence):
-                x, s = module.forward_with_state(x, None, next(states) if states else None)
+            if _stateful(module):
+                previous = next(states) if states else None
+                if isinstance(module, _Sequence):
+                    x, s = module.forward_with_state(x, None, previous)
+                else:
+                    x, s = module.forward_with_state(x, previous)
                 new_state.append(s)
             else:
                 x = module(x)
@@ -154,22 +194,35 @@ class BrickModel(nn.Module):
                 f"this model takes {len(self.input_shapes)} input(s) "
                 f"({', '.join(self.input_shapes)}), got {len(xs)}"
             )
-        lengths = None
+        lengths = mask = None
         if self._chain:
             x = xs[0]
             for _, module, _, role in self._plan:
                 if role == "embed":
-                    lengths = (x != module.padding_idx).sum(-1)
-                x = module(x, lengths) if role == "rnn" and lengths is not None else module(x)
+                    mask = x != module.padding_idx
+                    lengths = mask.sum(-1)
+                if role == "rnn" and lengths is not None:
+                    x = module(x, lengths)
+                elif role == "attn" and mask is not None:
+                    x = module(x, mask=mask)
+                else:
+                    x = module(x)
             return x
         values = dict(zip(self.input_shapes, xs, strict=True))
+        masks: dict[str, torch.Tensor] = {}  # each node's token mask, from its first input's
         for name, module, inputs, role in self._plan:
             args = [values[i] for i in inputs]
             if role == "embed":
-                lengths = (args[0] != module.padding_idx).sum(-1)
-            values[name] = (
-                module(args[0], lengths) if role == "rnn" and lengths is not None else module(*args)
-            )
+                masks[name] = args[0] != module.padding_idx
+                lengths = masks[name].sum(-1)
+            elif inputs[0] in masks:
+                masks[name] = masks[inputs[0]]
+            if role == "rnn" and lengths is not None:
+                values[name] = module(args[0], lengths)
+            elif role == "attn":
+                values[name] = _attend(module, args, [masks.get(i) for i in inputs])
+            else:
+                values[name] = module(*args)
         outs = tuple(values[o] for o in self.outputs)
         return outs[0] if len(outs) == 1 else outs
 
@@ -204,4 +257,17 @@ def _role(module: nn.Module) -> str:
         return "embed"
     if isinstance(module, _Sequence):
         return "rnn"
+    if is_attention(module):
+        return "attn"
     return ""
+
+
+def _stateful(module: nn.Module) -> bool:
+    return isinstance(module, _Sequence | PositionalEmbedding) or is_attention(module)
+
+
+def _attend(module: nn.Module, args: list, masks: list):
+    """An attention node of a graph, with the token masks of its query and keys/values."""
+    if isinstance(module, MultiHeadAttention) and len(args) == 2:
+        return module(*args, mask=masks[0], context_mask=masks[1])
+    return module(args[0], mask=masks[0])

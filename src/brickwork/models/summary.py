@@ -50,11 +50,15 @@ def _cell(row: dict, column: str) -> str:
 def summary(model: nn.Module) -> Summary:
     """Rows and totals as plain data (the CLI's `--json`). Counts equal `sum(p.numel())`.
 
-    MACs are multiply-accumulates per sample in dense, convolution and recurrent layers.
+    MACs are multiply-accumulates per sample in dense, convolution, recurrent and attention
+    layers (attention counts its projections and both matmuls, Q K^T and weights x V, over
+    every step; a variable length counts as 1 step). A weight shared by two layers
+    (`tie_weights`) is counted once, in the first layer that holds it.
     """
-    rows = []
+    rows, seen = [], set()
     for info in model.layer_info:
-        params = list(model.layers[info["name"]].parameters())
+        params = [p for p in model.layers[info["name"]].parameters() if id(p) not in seen]
+        seen.update(id(p) for p in params)
         trainable = sum(p.numel() for p in params if p.requires_grad)
         frozen = sum(p.numel() for p in params if not p.requires_grad)
         rows.append(

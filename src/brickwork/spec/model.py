@@ -35,6 +35,7 @@ class ModelSpec(SpecModel):
     inputs: dict[str, list[Dim]] | None = None
     nodes: list[Any] | None = None
     outputs: str | list[str] | None = None
+    tie_weights: bool | None = None  # the output dense layer shares the embedding's weight
 
     @model_validator(mode="after")
     def _one_form(self):

@@ -88,6 +88,7 @@ SETTING_RANGES = {
     "pos_weight": ("numbers", 0, None, False, True),
     "delta": ("number", 0, None, False, True),
     "k": ("integer", 1, None, True, True),
+    "max_time": ("number", 0, None, False, True),
     "nesterov": ("bool",),
     "amsgrad": ("bool",),
     "centered": ("bool",),

@@ -21,6 +21,7 @@ import csv
 import inspect
 import io
 import math
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -394,6 +395,50 @@ class TerminateOnNaN(Callback):
         )
 
 
+class TimeLimit(Callback):
+    """Stop training before it runs past `max_time` seconds of wall time (Lightning's
+    `max_time`), at an epoch end, so every kept epoch is whole and validated.
+
+    After each epoch it asks whether one more epoch, as long as the longest so far
+    (validation included), still ends within `max_time` from the start of `fit`; if not,
+    training stops there. The budget therefore holds unless a single epoch takes longer than
+    the ones before it. A learning-rate schedule still runs over `train.epochs`: size the
+    epochs to the budget when the schedule should finish. Time counts from this `fit` call
+    (a resumed run starts a fresh budget).
+    """
+
+    def __init__(self, max_time: float, verbose: int = 1):
+        if isinstance(max_time, bool) or not isinstance(max_time, int | float) or max_time <= 0:
+            raise BrickworkError(
+                f"TimeLimit: max_time is the training budget in seconds and must be a number "
+                f"above 0, found {str(max_time)[:40]!r}; for 15 minutes write max_time: 900."
+            )
+        self.max_time, self.verbose = float(max_time), verbose
+        self.start = self.epoch_start = 0.0
+        self.longest = 0.0
+
+    def on_train_begin(self, logs):
+        self.start = time.monotonic()
+
+    def on_epoch_begin(self, epoch, logs):
+        self.epoch_start = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs):
+        from brickwork.train.distributed import all_true
+
+        now = time.monotonic()
+        self.longest = max(self.longest, now - self.epoch_start)
+        fits = now - self.start + self.longest <= self.max_time
+        if all_true(fits, self.trainer.device) or self.trainer.stop_training:
+            return
+        self.trainer.stop_training = True
+        if self.verbose:
+            self.trainer.say(
+                f"TimeLimit: {now - self.start:.0f} s of the {self.max_time:.0f} s budget used "
+                f"and an epoch takes up to {self.longest:.0f} s; stopping after epoch {epoch + 1}."
+            )
+
+
 def _import(path: str, what: str):
     """'package.module:attr' -> the object (checked when it is named by a file being loaded)."""
     try:
@@ -414,6 +459,7 @@ def callback_registry() -> dict[str, type[Callback]]:
         LearningRateScheduler,
         CSVLogger,
         TerminateOnNaN,
+        TimeLimit,
         TensorBoard,
     ]
     return {_key(c.__name__): c for c in classes}
