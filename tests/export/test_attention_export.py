@@ -15,7 +15,7 @@ def gpt(steps, mask_zero=False, rotary=False, positions="learned"):
     torch.manual_seed(0)
     layers = [{"type": "embedding", "input_dim": 17, "output_dim": 16, "mask_zero": mask_zero}]
     if positions:
-        layers.append({"type": "positional_embedding", "kind": positions, "max_length": 12})
+        layers.append({"type": "positional_embedding", "kind": positions, "max_length": 32})
     layers += [
         {"type": "transformer_block", "num_heads": 2, "causal": True, "rotary": rotary},
         {"type": "multi_head_attention", "num_heads": 4},

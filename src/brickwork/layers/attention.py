@@ -100,7 +100,8 @@ class MultiHeadAttention(nn.Module):
                 f"causal cross attention needs a query as long as its keys, got {x.shape[1]} "
                 f"and {context.shape[1]} steps; set causal: false"
             )
-        for m, t in ((mask, x), (key_mask, context)):
+        checks = () if torch.jit.is_tracing() else ((mask, x), (key_mask, context))
+        for m, t in checks:
             if m is not None and m.shape[1] != t.shape[1]:
                 raise BrickworkError(
                     f"the padding mask of `mask_zero` covers {m.shape[1]} steps but the attention "

@@ -47,14 +47,17 @@ class PositionalEmbedding(nn.Module):
 
     def forward(self, x: torch.Tensor, offset: int = 0) -> torch.Tensor:
         steps = x.shape[1]
-        if not (torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export()):
+        if not (torch.compiler.is_compiling() or torch.jit.is_tracing()):
             if offset + steps > self.max_length:
                 raise BrickworkError(
                     f"positional_embedding holds {self.max_length} positions but the sequence "
                     f"reaches position {offset + steps}; crop inputs to {self.max_length} steps "
                     "or raise max_length"
                 )
-        return x + self._table()[offset : offset + steps].to(x.dtype)
+        # index_select rather than a slice: an exported graph then takes any length up to
+        # max_length without a shape constraint (a slice would tie the length to the table)
+        positions = torch.arange(steps, device=x.device) + offset
+        return x + self._table().index_select(0, positions).to(x.dtype)
 
     def forward_with_state(self, x: torch.Tensor, count=None):
         """Continue after `count` positions (a [1, B] tensor of the positions seen so far,
