@@ -107,7 +107,8 @@ class Metrics:
         self.want_ppl = "perplexity" in names
         self.own = dict(own or {})
         self.state: dict[str, torch.Tensor] = {}
-        self.count = 0
+        self.count = 0  # what the metrics average over: samples, or tokens of a language model
+        self.samples = 0  # rows of the batches (sequences of a language model)
 
     def copy(self) -> Metrics:
         """Fresh counters with copies of your metric objects (validation keeps its own)."""
@@ -117,7 +118,7 @@ class Metrics:
 
     def reset(self) -> None:
         self.state = {}
-        self.count = 0
+        self.count = self.samples = 0
         for m in self.own.values():
             if is_metric_object(m):
                 m.reset()
@@ -146,6 +147,7 @@ class Metrics:
             )
         if self.own:
             self._update_own(out, y)
+        self.samples += y.shape[0] if y.dim() else 1
         tokens = out is not None and out.dim() > 2 and y.dim() == out.dim() - 1
         if tokens:  # language model: every position is one sample
             out, y = out.reshape(-1, out.shape[-1]), y.reshape(-1)

@@ -29,6 +29,12 @@ from brickwork.train.utilization import epoch_text
 REFRESH_S = 0.5
 
 
+def rate_text(metrics, seconds: float) -> str:
+    """'1,234 samples/s', or tokens/s for a language model (its metrics average over tokens)."""
+    unit = "tokens" if metrics.count != metrics.samples else "samples"
+    return f"{metrics.count / max(seconds, 1e-9):,.0f} {unit}/s"
+
+
 def format_logs(logs: dict, skip: tuple = ("lr",)) -> str:
     return "  ".join(f"{k} {v:.4g}" for k, v in logs.items() if k not in skip)
 
@@ -51,7 +57,7 @@ class ProgressBar(Callback):
         if self.verbose == 1 and in_notebook():
             from IPython.display import HTML, display
 
-            self.notebook = display(HTML(self._html(epoch, 0, {}, 0.0)), display_id=True)
+            self.notebook = display(HTML(self._html(epoch, 0, {}, "")), display_id=True)
             return
         if (
             self.verbose != 1 or not self.console.is_terminal
@@ -82,7 +88,7 @@ class ProgressBar(Callback):
             self._update(batch + 1, self.trainer.train_metrics.compute(), now)
 
     def _update(self, done: int, logs: dict, now: float, flops: str = "") -> None:
-        rate = self.trainer.train_metrics.count / max(now - self.start, 1e-9)
+        rate = rate_text(self.trainer.train_metrics, now - self.start)
         if self.notebook is not None:
             from IPython.display import HTML
 
@@ -92,7 +98,7 @@ class ProgressBar(Callback):
             self.task,
             completed=done,
             stats=format_logs(logs),
-            speed=f"{rate:,.0f} samples/s" + (f", {flops}" if flops else ""),
+            speed=rate + (f", {flops}" if flops else ""),
             refresh=True,
         )
 
@@ -106,21 +112,21 @@ class ProgressBar(Callback):
             self._update(self.trainer.batches_seen, logs, now)
             self.notebook = None
         else:
-            rate = self.trainer.train_metrics.count / max(now - self.start, 1e-9)
+            rate = rate_text(self.trainer.train_metrics, now - self.start)
             flops = epoch_text(self.trainer)
             self.console.print(
                 f"epoch {epoch + 1}/{self.trainer.epochs}  {format_logs(logs)}  "
                 f"({now - self.start:.1f}s, "
-                f"{rate:,.0f} samples/s{', ' + flops if flops else ''})",
+                f"{rate}{', ' + flops if flops else ''})",
                 highlight=False,
                 soft_wrap=True,
             )
 
-    def _html(self, epoch: int, done: int, logs: dict, rate: float) -> str:
+    def _html(self, epoch: int, done: int, logs: dict, rate: str) -> str:
         """The notebook bar: epoch, an HTML <progress>, steps done, the running stats, speed."""
         total = self.trainer.steps_per_epoch or max(done, 1)
         return (
             f"<code>epoch {epoch + 1}/{self.trainer.epochs} "
             f'<progress value="{done}" max="{total}" style="width:30ex"></progress> '
-            f"{done}/{total}  {html.escape(format_logs(logs))}  {rate:,.0f} samples/s</code>"
+            f"{done}/{total}  {html.escape(format_logs(logs))}  {rate}</code>"
         )

@@ -171,7 +171,7 @@ class Utilization(Callback):
         self.first = self.last = None
 
     def on_batch_end(self, batch, logs):
-        count = self.trainer.train_metrics.count
+        count = self.trainer.train_metrics.samples  # MACs are per sample
         if self.trainer.device.type == "cuda":
             mark = torch.cuda.Event(enable_timing=True)
             mark.record()
