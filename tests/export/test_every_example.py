@@ -1,6 +1,7 @@
-"""Every example spec's model (one per architecture) exports to pt2 and to ONNX (dynamo) with parity <= 1e-4, and
-the language models to the web (their ONNX then has a dynamic steps axis, the one thing the
-web export changes: for the other models its model.onnx is the ONNX export above).
+"""Every example spec's model (one per architecture) exports to pt2 and to ONNX (dynamo)
+with parity <= 1e-4, and the language models to the web (their ONNX then has a dynamic steps
+axis, the one thing the web export changes: for the other models its model.onnx is the ONNX
+export above).
 
 Slow (about 5 minutes on 2 cores: the recurrent models take 5-40 s each to capture);
 tests/export/test_exporters.py and test_webpage.py cover the same paths fast on small models.
