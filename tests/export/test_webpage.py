@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import http.server
 import json
-import shutil
 import threading
 
 import numpy as np
@@ -22,9 +21,6 @@ from brickwork.errors import BrickworkError
 from brickwork.export.webpage import export_site, find_ort_web
 from brickwork.models.io import load
 from tests.serve.conftest import char_lm, digits_model, forecaster
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 
 
 def ort_web_or_skip():
@@ -49,17 +45,6 @@ def sites(tmp_path_factory):
         "lm": site(char_lm(root / "lm.safetensors"), root / "lm_web"),
         "series": site(forecaster(root), root / "series_web"),
     }
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
