@@ -270,3 +270,22 @@ def test_cross_attention_takes_the_padding_mask_of_its_keys_embedding():
     qe, me = model.layers["qe"](q), model.layers["me"](m)
     want = ref(qe, me, me, key_padding_mask=m == 0, need_weights=False)[0]
     torch.testing.assert_close(model(q, m), want, atol=1e-5, rtol=1e-5)
+
+
+def test_step_refuses_non_causal_attention_instead_of_making_it_causal():
+    """`step` carries a KV cache, which only causal self-attention can use: a non-causal
+    layer would see later steps in `model(x)` but not in `step(x)` (different numbers)."""
+    model = Sequential(
+        [{"type": "embedding", "input_dim": 11, "output_dim": 8}, {"type": "mha", "num_heads": 2}],
+        input_shape=[6],
+    )
+    with pytest.raises(BrickworkError, match="causal"):
+        model.step(torch.randint(0, 11, (1, 6)))
+
+
+def test_rotary_tables_shared_by_queries_and_keys_equal_separate_rotation():
+    from brickwork.layers.attention import rotary_tables, rotate
+
+    x = torch.randn(2, 3, 7, 8)
+    tables = rotary_tables(7, 8, 4, x.device, x.dtype)
+    torch.testing.assert_close(rotate(x, tables=tables), rotate(x, 4))

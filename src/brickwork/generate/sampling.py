@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from brickwork.errors import BrickworkError
-from brickwork.layers.attention import is_attention
+from brickwork.layers.attention import attention_of, is_attention
 from brickwork.models.model import BrickModel, State
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ def _check_language_model(model: nn.Module) -> None:
             "attention layers, dense head)."
         )
     for name, module in model.stateful_layers.items():
-        if is_attention(module) and not getattr(module, "attn", module).causal:
+        if is_attention(module) and not attention_of(module).causal:
             raise BrickworkError(
                 f"attention layer '{name}' has causal: false, so each step sees the steps after "
                 "it, which generation does not have yet; a language model needs causal: true on "
@@ -186,17 +186,20 @@ class _Feeder:
         self.fed = 0  # tokens the state holds
 
     def __call__(self, new: torch.Tensor, state: State | None = None):
-        self.tokens = new if self.tokens is None else torch.cat([self.tokens, new], dim=1)
+        tokens = new if self.tokens is None else torch.cat([self.tokens, new], dim=1)
+        window = tokens if self.context is None else tokens[:, -self.context :]
+        # only a window can be re-run: with no context limit and the cache on, nothing re-runs
+        self.tokens = None if self.context is None and self.kv_cache else window
         full = self.context is not None and self.fed + new.shape[1] > self.context
         if state is not None and self.kv_cache and not full:
             self.fed += new.shape[1]
             return self.model.step(new, state)
-        window = self.tokens if self.context is None else self.tokens[:, -self.context :]
         self.fed = window.shape[1]
         return self.model.step(window)
 
     def select(self, rows: torch.Tensor) -> None:
-        self.tokens = self.tokens[rows]
+        if self.tokens is not None:
+            self.tokens = self.tokens[rows]
 
 
 def _select_state(state: list, index: torch.Tensor) -> list:

@@ -30,14 +30,21 @@ from brickwork.layers.registry import Built, LayerConfig, ShapeError, fmt, regis
 ROTARY_BASE = 10000.0
 
 
-def rotate(x: torch.Tensor, offset: int = 0) -> torch.Tensor:
-    """Rotary position embedding (RoFormer, GPT-NeoX's half-split form) of x [B, H, T, D]
-    for positions offset .. offset + T - 1."""
-    half = x.shape[-1] // 2
-    freqs = ROTARY_BASE ** (-torch.arange(half, device=x.device, dtype=torch.float32) / half)
-    positions = torch.arange(x.shape[-2], device=x.device, dtype=torch.float32) + offset
+def rotary_tables(steps: int, dim: int, offset: int, device, dtype) -> tuple:
+    """cos and sin [steps, dim // 2] of the rotary angles for positions offset .. offset + steps
+    - 1 (frequencies ROTARY_BASE ** (-i / half))."""
+    half = dim // 2
+    freqs = ROTARY_BASE ** (-torch.arange(half, device=device, dtype=torch.float32) / half)
+    positions = torch.arange(steps, device=device, dtype=torch.float32) + offset
     angles = positions[:, None] * freqs[None, :]
-    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    return angles.cos().to(dtype), angles.sin().to(dtype)
+
+
+def rotate(x: torch.Tensor, offset: int = 0, tables: tuple | None = None) -> torch.Tensor:
+    """Rotary position embedding (RoFormer, GPT-NeoX's half-split form) of x [B, H, T, D]
+    for positions offset .. offset + T - 1; `tables` (from rotary_tables) when already made."""
+    cos, sin = tables or rotary_tables(x.shape[-2], x.shape[-1], offset, x.device, x.dtype)
+    half = x.shape[-1] // 2
     x1, x2 = x[..., :half], x[..., half:]
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
@@ -69,8 +76,10 @@ class MultiHeadAttention(nn.Module):
         else:
             q, k, v = self.in_proj(x).chunk(3, dim=-1)
         q, k, v = self._heads(q), self._heads(k), self._heads(v)
-        if self.rotary:
-            q, k = rotate(q, offset), rotate(k, offset)
+        if self.rotary:  # one table for queries and keys of the same length
+            tables = rotary_tables(q.shape[-2], q.shape[-1], offset, q.device, q.dtype)
+            q = rotate(q, tables=tables)
+            k = rotate(k, tables=tables) if k.shape[-2] == q.shape[-2] else rotate(k, offset)
         return q, k, v
 
     def _attend(self, q, k, v, allowed=None, causal=False):
@@ -129,6 +138,12 @@ class MultiHeadAttention(nn.Module):
         """Causal self-attention on new steps x, after the cached keys and values
         (a tensor [2, B, H, T, D], batch on axis 1 like recurrent states; None: none yet).
         Returns the outputs and the longer cache."""
+        if not self.causal or self.cross:
+            raise BrickworkError(
+                f"step (carrying a KV cache) runs causal self-attention only, but this layer has "
+                f"causal={self.causal}, cross={self.cross}: each step would see steps it is not "
+                "given yet. Call the model on whole sequences, or train it with causal: true."
+            )
         past = 0 if cache is None else cache.shape[3]
         q, k, v = self._project(x, None, past)
         if cache is not None:
@@ -186,7 +201,7 @@ def check_heads(embed_dim: int, num_heads: int, rotary: bool) -> None:
         )
 
 
-def attention_macs(steps: int, context_steps: int, query_dim, context_dim, embed_dim, cross):
+def attention_macs(steps: int, context_steps: int, query_dim, context_dim, embed_dim):
     """Projections plus the two matmuls (Q K^T and weights x V), all computed in full."""
     projections = steps * query_dim * embed_dim * 2 + context_steps * context_dim * embed_dim * 2
     return projections + 2 * steps * context_steps * embed_dim
@@ -222,7 +237,7 @@ def multi_head_attention(cfg: AttentionConfig, shapes):
         query_dim, context_dim, embed_dim, cfg.num_heads, causal=cfg.causal,
         dropout=cfg.dropout, bias=cfg.bias, rotary=cfg.rotary, cross=cross,
     )  # fmt: skip
-    macs = attention_macs(query[0] or 1, context[0] or 1, query_dim, context_dim, embed_dim, cross)
+    macs = attention_macs(query[0] or 1, context[0] or 1, query_dim, context_dim, embed_dim)
     return Built(module, tuple(query), macs)
 
 
@@ -284,10 +299,15 @@ def transformer_block(cfg: TransformerBlockConfig, shape):
         rotary=cfg.rotary, norm=cfg.norm, eps=cfg.eps,
     )  # fmt: skip
     steps = shape[0] or 1
-    macs = attention_macs(steps, steps, width, width, width, False) + 2 * steps * width * hidden
+    macs = attention_macs(steps, steps, width, width, width) + 2 * steps * width * hidden
     return Built(module, tuple(shape), macs)
 
 
 def is_attention(module: nn.Module) -> bool:
     """Layers that take the key-padding mask and carry a KV cache in generation."""
     return isinstance(module, MultiHeadAttention | TransformerBlock)
+
+
+def attention_of(module: nn.Module) -> MultiHeadAttention:
+    """The attention inside a transformer block, or the attention layer itself."""
+    return getattr(module, "attn", module)

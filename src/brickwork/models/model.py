@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from brickwork.errors import BrickworkError
-from brickwork.layers.attention import MultiHeadAttention, is_attention
+from brickwork.layers.attention import MultiHeadAttention, attention_of, is_attention
 from brickwork.layers.init import penalty_terms, regularization_loss
 from brickwork.layers.positions import PositionalEmbedding
 from brickwork.layers.recurrent import _Sequence
@@ -139,16 +139,20 @@ class BrickModel(nn.Module):
     def init_state(self, batch: int = 1) -> State:
         """Zero states for `step`, one per stateful layer, for `batch` sequences (empty KV
         caches and position counts for attention models)."""
-        device = next((p.device for p in self.parameters()), torch.device("cpu"))
+        first = next(self.parameters(), None)
+        device = first.device if first is not None else torch.device("cpu")
+        dtype = first.dtype if first is not None else torch.float32  # the KV cache's
         state = []
         for layer in self.stateful_layers.values():
             if isinstance(layer, PositionalEmbedding):
                 state.append(torch.zeros(1, batch, dtype=torch.long, device=device))
                 continue
             if is_attention(layer):
-                attn = getattr(layer, "attn", layer)
+                attn = attention_of(layer)
                 width = attn.embed_dim // attn.num_heads
-                state.append(torch.zeros(2, batch, attn.num_heads, 0, width, device=device))
+                state.append(
+                    torch.zeros(2, batch, attn.num_heads, 0, width, dtype=dtype, device=device)
+                )
                 continue
             shape = (layer.num_layers * (2 if layer.bidirectional else 1), batch, layer.hidden_size)
             h = torch.zeros(shape, device=device)

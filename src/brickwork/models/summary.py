@@ -67,6 +67,7 @@ def summary(model: nn.Module) -> Summary:
     params = list(model.parameters())
     total = sum(p.numel() for p in params)
     trainable = sum(p.numel() for p in params if p.requires_grad)
+    macs = sum(r["macs"] for r in rows)
     return Summary(
         name=model.spec.get("name"),
         inputs=model.input_shapes,
@@ -74,8 +75,8 @@ def summary(model: nn.Module) -> Summary:
         total_params=total,
         trainable_params=trainable,
         frozen_params=total - trainable,
-        total_macs=sum(r["macs"] for r in rows),
-        train_flops=TRAIN_FLOPS_PER_MAC * sum(r["macs"] for r in rows),
+        total_macs=macs,
+        train_flops=TRAIN_FLOPS_PER_MAC * macs,
         param_bytes=sum(p.numel() * p.element_size() for p in params),
         buffer_bytes=sum(b.numel() * b.element_size() for b in model.buffers()),
     )
