@@ -52,3 +52,13 @@ def test_a_budget_that_is_never_reached_changes_nothing(monkeypatch):
 def test_bad_budgets_are_refused_naming_the_setting(bad):
     with pytest.raises(BrickworkError, match="max_time"):
         parse_train_spec({"callbacks": [{"type": "time_limit", "max_time": bad}]})
+
+
+def test_one_callback_object_reused_by_a_second_fit_forgets_the_first_fits_epochs(monkeypatch):
+    limit = callbacks_module.TimeLimit(max_time=45, verbose=0)
+    x, y = blobs(n=60)
+    for durations, epochs in (([30.0], 1), ([5.0] * 8, 8)):
+        clock = FakeClock(durations)
+        monkeypatch.setattr(callbacks_module.time, "monotonic", clock.monotonic)
+        history = fit(mlp(), x, y, epochs=epochs, verbose=0, callbacks=[limit, clock])
+    assert len(history.epoch) == 8  # judged by its own 5 s epochs, not the first fit's 30 s

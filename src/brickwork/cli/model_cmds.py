@@ -65,7 +65,7 @@ def cmd_summary(args) -> int:
     from brickwork.models import print_summary, summary
 
     model = model_from_file(args.spec, sample_spaces=True)
-    speed = _speed(args.device, args.run)
+    speed = _speed(args.device, args.run, model)
     if args.json:
         print(json.dumps({**summary(model), "speed": speed}, indent=2))
         return 0
@@ -84,15 +84,18 @@ def cmd_summary(args) -> int:
     return 0
 
 
-def _speed(device: str, run: str | None) -> dict:
-    """The device's fp32/bf16 peaks (a CPU is measured once, then cached) and, for a run
-    directory, the last epoch of its speed.csv."""
+def _speed(device: str, run: str | None, model) -> dict:
+    """The device's fp32/bf16 peaks for this model (a CPU is measured once, then cached) and,
+    for a run directory, the last epoch of its speed.csv."""
     from brickwork.train.device import native_bf16, pick_device
-    from brickwork.train.utilization import device_peak, read_speed
+    from brickwork.train.utilization import device_peak, has_convolutions, read_speed
 
     dev = pick_device(device)
     precisions = ["fp32"] + (["bf16"] if native_bf16(dev)[0] else [])
-    peaks = [{"precision": p, **peak} for p in precisions if (peak := device_peak(dev, p))]
+    convolutions = has_convolutions(model)
+    peaks = [
+        {"precision": p, **peak} for p in precisions if (peak := device_peak(dev, p, convolutions))
+    ]
     out: dict = {"device": str(dev), "peaks": peaks}
     if run:
         out["achieved"] = read_speed(run)

@@ -371,7 +371,10 @@ class TerminateOnNaN(Callback):
             return
         loss = logs["loss"]
         finite = torch.isfinite(loss).all()
-        if loss.device.type != "cuda" or world_size() > 1:
+        # the deferred read (one check late) only on one CUDA device and with no mid-epoch
+        # checkpoints, which could otherwise save NaN weights before the NaN is read
+        late_is_safe = loss.device.type == "cuda" and world_size() == 1
+        if not late_is_safe or self.trainer.spec.checkpoint_every_steps:
             if not all_true(bool(finite), loss.device):
                 self._stop(f"batch {batch + 1}")
             return
@@ -419,6 +422,7 @@ class TimeLimit(Callback):
 
     def on_train_begin(self, logs):
         self.start = time.monotonic()
+        self.longest = 0.0  # a callback reused by another fit starts afresh
 
     def on_epoch_begin(self, epoch, logs):
         self.epoch_start = time.monotonic()

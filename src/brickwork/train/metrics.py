@@ -109,6 +109,7 @@ class Metrics:
         self.state: dict[str, torch.Tensor] = {}
         self.count = 0  # what the metrics average over: samples, or tokens of a language model
         self.samples = 0  # rows of the batches (sequences of a language model)
+        self.tokens = False  # a language model: the metrics average over its tokens
 
     def copy(self) -> Metrics:
         """Fresh counters with copies of your metric objects (validation keeps its own)."""
@@ -149,6 +150,7 @@ class Metrics:
             self._update_own(out, y)
         self.samples += y.shape[0] if y.dim() else 1
         tokens = out is not None and out.dim() > 2 and y.dim() == out.dim() - 1
+        self.tokens = self.tokens or tokens
         if tokens:  # language model: every position is one sample
             out, y = out.reshape(-1, out.shape[-1]), y.reshape(-1)
         n = y.shape[0] if y.dim() else 1

@@ -31,7 +31,7 @@ REFRESH_S = 0.5
 
 def rate_text(metrics, seconds: float) -> str:
     """'1,234 samples/s', or tokens/s for a language model (its metrics average over tokens)."""
-    unit = "tokens" if metrics.count != metrics.samples else "samples"
+    unit = "tokens" if metrics.tokens else "samples"
     return f"{metrics.count / max(seconds, 1e-9):,.0f} {unit}/s"
 
 

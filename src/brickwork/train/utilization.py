@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from brickwork.errors import BrickworkError
 from brickwork.files import atomic_write
@@ -59,16 +60,18 @@ def model_flops(model) -> dict | None:
     return {"macs": macs, "forward_flops": 2 * macs, "train_flops": TRAIN_FLOPS_PER_MAC * macs}
 
 
-def gpu_peak(name: str, precision: str) -> dict | None:
+def gpu_peak(name: str, precision: str, convolutions: bool = False) -> dict | None:
     """The data-sheet peak of a known GPU for `precision`, or None.
 
-    fp32 is compared with the TF32 tensor-core peak when torch may use TF32 (cuDNN
-    convolutions do by default, and matmuls after `set_float32_matmul_precision('high')`):
-    that is the ceiling an fp32 run can reach."""
+    fp32 is compared with the TF32 tensor-core peak when torch may use TF32 for the model's
+    work (cuDNN convolutions do by default, so a model with `convolutions`; matmuls after
+    `set_float32_matmul_precision('high')`): that is the ceiling an fp32 run can reach."""
     for pattern, peaks in GPU_PEAKS:
         if re.search(pattern, name):
             key = precision
-            tf32 = torch.backends.cudnn.allow_tf32 or torch.backends.cuda.matmul.allow_tf32
+            tf32 = torch.backends.cuda.matmul.allow_tf32 or (
+                convolutions and torch.backends.cudnn.allow_tf32
+            )
             if precision == "fp32" and tf32 and "tf32" in peaks:
                 key = "tf32"
             if key not in peaks:
@@ -133,10 +136,16 @@ def _read_cache(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def device_peak(device: torch.device, precision: str) -> dict | None:
-    """{"flops", "what"}: the peak of `device` in `precision`, or None where it is unknown."""
+def has_convolutions(model: nn.Module) -> bool:
+    """Whether cuDNN's TF32 (on by default) speeds some of the model's work."""
+    return any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
+
+
+def device_peak(device: torch.device, precision: str, convolutions: bool = False) -> dict | None:
+    """{"flops", "what"}: the peak of `device` in `precision` (for a model with
+    `convolutions` or without: see gpu_peak), or None where it is unknown."""
     if device.type == "cuda":
-        return gpu_peak(torch.cuda.get_device_name(device), precision)
+        return gpu_peak(torch.cuda.get_device_name(device), precision, convolutions)
     if device.type == "cpu" and precision in ("fp32", "bf16"):
         return cpu_peak(precision)
     return None
@@ -186,7 +195,8 @@ class Utilization(Callback):
         """The peak for this run's device and precision (a CPU probe runs at the first ask)."""
         if not self._peak_known:
             t = self.trainer
-            self.peak, self._peak_known = device_peak(t.device, t.spec.precision), True
+            self.peak = device_peak(t.device, t.spec.precision, has_convolutions(t.model))
+            self._peak_known = True
         return self.peak
 
     def figures(self) -> dict | None:
