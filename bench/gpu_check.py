@@ -335,6 +335,14 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def write_report(report: dict, out: Path) -> None:
+    from brickwork.files import atomic_write
+
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / "gpu_check.json", (json.dumps(report, indent=1) + "\n").encode())
+    atomic_write(out / "gpu_check.md", markdown(report).encode())
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cuda")
@@ -372,12 +380,8 @@ def main(argv: list[str] | None = None) -> int:
         result["part_s"] = time.perf_counter() - start
         report["parts"][part] = result
         print(f"{part}: {json.dumps(result)[:400]}", flush=True)
-    report["total_s"] = time.perf_counter() - begin
-    from brickwork.files import atomic_write
-
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write(args.out / "gpu_check.json", (json.dumps(report, indent=1) + "\n").encode())
-    atomic_write(args.out / "gpu_check.md", markdown(report).encode())
+        report["total_s"] = time.perf_counter() - begin
+        write_report(report, args.out)  # after every part: a timeout keeps what finished
     print(f"wrote {args.out / 'gpu_check.json'} and {args.out / 'gpu_check.md'}")
     return 1 if any("error" in r for r in report["parts"].values()) else 0
 

@@ -21,5 +21,6 @@ def test_one_tiny_round_without_peers_writes_paired_ratios(tmp_path, capsys):
         tools = entry["tools"]
         assert set(tools) == {"raw", "dataloader", "brickwork"}
         assert tools["raw"]["speed_vs_raw_median"] == 1.0
+        assert 0 < tools["brickwork"]["speed_vs_raw_median"] < float("inf")
         assert tools["brickwork"]["wall_s_median"] > 0 and tools["brickwork"]["cpu_s_median"] > 0
     assert report["data"]["cnn_a"] == "random images"  # said so, never passed off as MNIST
