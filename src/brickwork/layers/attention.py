@@ -25,7 +25,7 @@ from pydantic import Field
 from torch import nn
 
 from brickwork.errors import BrickworkError
-from brickwork.layers.registry import Built, LayerConfig, ShapeError, fmt, register
+from brickwork.layers.registry import Built, LayerConfig, ShapeError, fmt, need_rank, register
 
 ROTARY_BASE = 10000.0
 
@@ -178,11 +178,8 @@ class AttentionConfig(LayerConfig):
 
 
 def _features(shape, what: str) -> int:
-    if len(shape) != 2:
-        raise ShapeError(
-            f"expects {what} as a [steps, features] sequence but receives {fmt(shape)}; add "
-            "`embedding` before it for token ids, or `reshape` for a flat input"
-        )
+    fix = "add `embedding` before it for token ids, or `reshape` for a flat input"
+    need_rank(shape, (2,), f"{what} as a [steps, features] sequence", fix)
     if shape[-1] is None:
         raise ShapeError(f"needs a known feature size but receives {fmt(shape)}")
     return shape[-1]
