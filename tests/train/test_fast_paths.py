@@ -146,8 +146,11 @@ def test_validation_runs_under_inference_mode_in_larger_batches_with_the_same_nu
     assert max(n for _, n in calls) == 64 == eval_batch_size(parse_train_spec({"batch_size": 16}))
     # the same numbers as a pass in batches of 16 under no_grad; training went on after it
     from brickwork.train import evaluate
+    from brickwork.train.steps import default_step
 
-    ref = evaluate(model, x, y, batch_size=16)
+    calls.clear()  # an eval_step of yours keeps no_grad: the reference runs without inference_mode
+    ref = evaluate(model, x, y, batch_size=16, metrics=["accuracy"], eval_step=default_step)
+    assert calls and not any(mode for mode, _ in calls)
     assert h.history["val_loss"][-1] == pytest.approx(ref["loss"], rel=1e-5)
     assert h.history["val_accuracy"][-1] == pytest.approx(ref["accuracy"])
     assert eval_batch_size(parse_train_spec({"batch_size": 512})) == 1024
