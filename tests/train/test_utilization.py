@@ -157,6 +157,7 @@ def test_a_language_model_counts_sequences_for_flops_and_shows_tokens_per_s(tmp_
     assert "tokens/s" in line and "samples/s" not in line
     row = next(csv.DictReader((run / "speed.csv").open()))
     per_sequence = 6 * summary(model)["total_macs"]
-    assert float(row["flops_per_s"]) == pytest.approx(float(row["samples_per_s"]) * per_sequence)
+    achieved = float(row["samples_per_s"]) * per_sequence  # speed.csv holds 6 digits
+    assert float(row["flops_per_s"]) == pytest.approx(achieved, rel=1e-4)
     assert float(row["samples_per_s"]) < 256 / float(row["seconds"]) * 1.2  # sequences, not tokens
     assert 0 < float(row["utilization"]) <= 1
